@@ -1,0 +1,45 @@
+"""`handrail mllp`: the MLLP listener as a command (registered in handrail/cli/main.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import typer
+
+
+def mllp(
+    port: int = typer.Option(2575, help="TCP port for MLLP (2575 is the registered HL7 port)"),
+    host: str = typer.Option("0.0.0.0", help="Interface to listen on"),
+) -> None:
+    """Listen for HL7 v2 ADT over MLLP; every message is answered with an ACK (AA, AE or AR)."""
+    from ..api.deps import TemporalConnection
+    from ..config import get_settings
+    from ..store.db import make_engine
+    from .dispatch import make_hl7_handler
+    from .mllp import serve_mllp
+
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level)
+    policy = settings.load_policy()
+    engine = make_engine(settings.resolved_database_url)
+    handler = make_hl7_handler(
+        settings=settings, policy=policy, engine=engine, temporal=TemporalConnection(settings)
+    )
+    try:
+        asyncio.run(_until_signalled(serve_mllp(host, port, handler)))
+    finally:
+        engine.dispose()
+
+
+async def _until_signalled(listening) -> None:
+    """Stop listening on SIGTERM/SIGINT: the server closes, and unacknowledged messages are
+    resent by the interface engine to the next listener."""
+    task = asyncio.ensure_future(listening)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
