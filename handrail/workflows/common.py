@@ -1,0 +1,98 @@
+"""Pieces both pathways use: activity options and the one way to wait for a deadline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from ..activities.contracts import FinishTask, SendResult, SendStatus, SendToPerson
+    from ..activities.outreach import OutreachActivities
+    from ..activities.records import RecordActivities
+    from ..domain.messaging import next_allowed_send_time
+    from ..domain.policy import QuietHours
+    from ..domain.tasks import Role, TaskKind, TaskSpec
+
+# Store writes are idempotent, so they may retry for as long as the database is away; the
+# start-to-close timeout bounds how long a killed worker's activity waits to be retried.
+STORE = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                maximum_interval=timedelta(minutes=1)),
+}
+# Sending also retries: the attempt row's key makes a second send impossible.
+SEND = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                                maximum_interval=timedelta(minutes=2)),
+}
+
+
+async def wait_until(condition: Callable[[], bool], deadline: datetime | None) -> bool:
+    """Wait for `condition` until `deadline` (None: for ever). True when it held in time."""
+    if deadline is None:
+        await workflow.wait_condition(condition)
+        return True
+    remaining = deadline - workflow.now()
+    if condition():
+        return True
+    if remaining <= timedelta(0):
+        return False
+    try:
+        await workflow.wait_condition(condition, timeout=remaining)
+        return True
+    except TimeoutError:
+        return condition()
+
+
+async def send_to_person(
+    request: SendToPerson, *, time_zone: str, quiet_hours: QuietHours | None,
+    interrupted: Callable[[], bool], deadline: datetime | None = None,
+) -> SendResult | None:
+    """The one way a pathway messages a person: never in their quiet hours, never past the
+    frequency cap (the store knows what was sent); each wait is a timer that `interrupted` can
+    cut short. None when the moment passed (`deadline`) or something else happened first."""
+    while True:
+        at = next_allowed_send_time(workflow.now(), time_zone, quiet_hours)
+        if at > workflow.now():
+            if deadline is not None and at >= deadline:
+                return None
+            if await wait_until(interrupted, at):
+                return None
+        result = await workflow.execute_activity_method(
+            OutreachActivities.send_to_person, request.model_copy(update={"at": workflow.now()}),
+            **SEND)
+        if result.status != SendStatus.deferred:
+            return result
+        assert result.not_before is not None
+        if deadline is not None and result.not_before >= deadline:
+            return None
+        if await wait_until(interrupted, result.not_before):
+            return None
+
+
+async def open_task(open_tasks: dict[int, str], *, key: str, transition_id: str, team_id: int,
+                    kind: TaskKind, title: str, due: datetime, owner_id: int | None,
+                    role: Role | None = None, priority: str = "routine") -> int:
+    """Create a staff task (idempotent by `key`) and remember it as open on this workflow."""
+    task_id = await workflow.execute_activity_method(
+        RecordActivities.create_task,
+        TaskSpec(key=key, transition_id=transition_id, workflow_id=workflow.info().workflow_id,
+                 kind=kind, title=title, team_id=team_id, owner_id=owner_id, role=role,
+                 priority=priority, due_at=due, created_at=workflow.now()),
+        **STORE)
+    open_tasks[task_id] = kind.value
+    return task_id
+
+
+async def finish_task(open_tasks: dict[int, str], task_id: int, status: str,
+                      actor_id: int | None, note: str | None) -> None:
+    open_tasks.pop(task_id, None)
+    await workflow.execute_activity_method(
+        RecordActivities.finish_task,
+        FinishTask(task_id=task_id, status=status, at=workflow.now(), actor_id=actor_id,
+                   note=note or None),
+        **STORE)
