@@ -1,0 +1,83 @@
+"""The FastAPI application: `uvicorn --factory handrail.api.app:create_app`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+
+from ..config import Settings, get_settings
+from ..domain.policy import Policy
+from ..security.headers import SecurityHeadersMiddleware
+from ..security.sessions import uses_https
+from ..store.db import make_engine
+from . import errors
+from .deps import TemporalConnection
+from .errors import TemporalUnavailable
+from .routes import auth, codec, handoffs, health, intake, outbox, tasks, transitions, twilio
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    temporal_client: Client | None = None,
+    policy: Policy | None = None,
+) -> FastAPI:
+    """Build the app. Tests inject an engine and a (fake or real) Temporal client; otherwise the
+    lifespan makes one engine and connects to Temporal once (lazily retried if it is down).
+
+    An invalid policy raises `PolicyError` here, naming the field and the reason, so the
+    server refuses to start."""
+    settings = settings or get_settings()
+    policy = policy or settings.load_policy()
+    temporal = TemporalConnection(settings, temporal_client)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned_engine = None
+        if engine is None:
+            if not settings.database_url:
+                settings.data_dir.mkdir(parents=True, exist_ok=True)
+            owned_engine = make_engine(settings.resolved_database_url)
+        app.state.engine = engine or owned_engine
+        try:
+            await temporal.client()
+        except TemporalUnavailable:
+            log.warning("starting without Temporal; /readyz reports it until it connects")
+        try:
+            yield
+        finally:
+            if owned_engine is not None:
+                owned_engine.dispose()
+
+    app = FastAPI(
+        title="Handrail",
+        summary="Care transitions in community mental health, as durable workflows",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.policy = policy
+    app.state.temporal = temporal
+    if engine is not None:
+        app.state.engine = engine
+    errors.install(app)
+    app.add_middleware(SecurityHeadersMiddleware, https=uses_https(settings))
+
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(handoffs.router)
+    app.include_router(intake.router)
+    app.include_router(transitions.router)
+    app.include_router(tasks.router)
+    app.include_router(outbox.router)
+    app.include_router(twilio.router)
+    app.include_router(codec.router)
+    return app

@@ -1,0 +1,89 @@
+"""The embedded channel's outbox: what Handrail 'sent', and replies typed in on the person's behalf."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from ...domain.consent import ReplyKind, classify_reply
+from ...domain.contact import PersonReply
+from ...store import queries, records
+from ...store.models import Person
+from ...store.types import utcnow
+from ..deps import Principal, RowId, SessionDep, TemporalConnectionDep, require
+from ..errors import raise_for_workflow_error
+
+router = APIRouter(prefix="/api/outbox", tags=["outbox"])
+
+
+class OutboxMessagePublic(BaseModel):
+    id: int
+    kind: str
+    to: str
+    body: str
+    transition_id: str | None
+    created_at: datetime
+    reply_text: str | None
+    replied_at: datetime | None
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=1000)
+
+
+@router.get("", response_model=list[OutboxMessagePublic])
+def list_outbox(
+    user: Annotated[Principal, Depends(require("outbox:read"))],
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[OutboxMessagePublic]:
+    """Newest first, only messages of the user's teams' transitions."""
+    messages = queries.list_outbox(session=session, team_ids=user.team_ids, limit=limit, offset=offset)
+    return [OutboxMessagePublic(**m.model_dump()) for m in messages]
+
+
+@router.post("/{message_id}/reply", response_model=OutboxMessagePublic)
+async def reply(
+    message_id: RowId,
+    reply_in: ReplyIn,
+    user: Annotated[Principal, Depends(require("outbox:reply"))],
+    session: SessionDep,
+    temporal: TemporalConnectionDep,
+) -> OutboxMessagePublic:
+    """Deliver a reply as if the person had texted it: the workflow gets `person_reply`."""
+    message = queries.get_outbox_message(session=session, message_id=message_id, team_ids=user.team_ids)
+    if message is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="message not found")
+    if message.replied_at is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="this message already has a reply")
+    received_at = utcnow()
+    person = session.get(Person, message.person_id)
+    answer = classify_reply(reply_in.text, opted_out=person.opted_out_at is not None)
+    if answer.kind in (ReplyKind.opt_out, ReplyKind.opt_in):
+        # Typed STOP or START: the same consent record a text to Twilio would make.
+        records.record_opt_change(session=session, people=[person],
+                                  opt_out=answer.kind == ReplyKind.opt_out, keyword=answer.keyword or "",
+                                  channel="outbox", source="outbox", key=f"outbox:{message_id}",
+                                  at=received_at)
+        message.reply_text = reply_in.text
+        message.replied_at = received_at
+        session.add(message)
+        session.commit()
+        return OutboxMessagePublic(**message.model_dump())
+    client = await temporal.client()  # after the input checks: bad input is 422 even now
+    try:
+        await client.get_workflow_handle(message.workflow_id).signal(
+            "person_reply", PersonReply(message_id=message_id, text=reply_in.text, received_at=received_at)
+        )
+    except Exception as err:
+        raise_for_workflow_error(err, closed_if_missing=True)
+    message.reply_text = reply_in.text
+    message.replied_at = received_at
+    session.add(message)
+    session.commit()
+    return OutboxMessagePublic(**message.model_dump())

@@ -1,0 +1,85 @@
+"""Tasks: my list, my team's list, and completing one through the workflow that made it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from ...domain.handoff import CompleteTask
+from ...domain.tasks import OPEN_TASK_STATUSES
+from ...store import queries
+from ...store.types import utcnow
+from ..deps import Principal, RowId, SessionDep, TemporalConnectionDep, require
+from .transitions import actor_of, send_update
+
+router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+
+class TaskView(StrEnum):
+    mine = "mine"
+    team = "team"
+
+
+class TaskPublic(BaseModel):
+    id: int
+    transition_id: str | None
+    kind: str
+    title: str
+    status: str
+    business_status: str | None
+    priority: str
+    team_id: int
+    owner_id: int | None
+    role: str | None
+    not_before: datetime | None
+    due_at: datetime | None
+    created_at: datetime
+    overdue: bool
+
+
+class TaskCompletion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(default="", max_length=2000)
+
+
+@router.get("", response_model=list[TaskPublic])
+def list_tasks(
+    user: Annotated[Principal, Depends(require("tasks:read"))],
+    session: SessionDep,
+    view: TaskView = TaskView.mine,
+    overdue: bool = False,
+) -> list[TaskPublic]:
+    now = utcnow()
+    tasks = queries.list_tasks(
+        session=session, team_ids=user.team_ids,
+        mine_staff_id=user.staff_id if view == TaskView.mine else None,
+        overdue=True if overdue else None, now=now,
+    )
+    return [
+        TaskPublic(**task.model_dump(), overdue=bool(task.due_at and task.due_at < now))
+        for task in tasks
+    ]
+
+
+@router.post("/{task_id}/complete")
+async def complete_task(
+    task_id: RowId,
+    user: Annotated[Principal, Depends(require("tasks:complete"))],
+    session: SessionDep,
+    temporal: TemporalConnectionDep,
+    completion: TaskCompletion | None = None,
+) -> Any:
+    task = queries.get_task(session=session, task_id=task_id, team_ids=user.team_ids)
+    if task is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="task not found")
+    if task.status not in OPEN_TASK_STATUSES:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"the task is {task.status}, not open")
+    if not task.workflow_id:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="no workflow is waiting for this task")
+    client = await temporal.client()  # after the input checks: bad input is 422 even now
+    command = CompleteTask(task_id=task_id, note=(completion or TaskCompletion()).note)
+    return await send_update(client, task.workflow_id, "complete_task", command, actor_of(user))

@@ -1,0 +1,253 @@
+"""Transitions: the list, one transition's record with its live state, and the staff actions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session
+from temporalio.client import Client
+
+from ...domain.contact import OutcomeReport
+from ...domain.handoff import (
+    Actor,
+    Booking,
+    CloseTransition,
+    CompleteTask,
+    ConfirmDetails,
+    HandoffState,
+    Reassign,
+    SupervisorDecision,
+)
+from ...security.audit import append_audit
+from ...security.permissions import ACTION_ROLES, action_allowed
+from ...store import queries
+from ...store.models import Transition
+from ...store.types import utcnow
+from ..deps import (
+    TEMPORAL_TIMEOUT_SECONDS,
+    Principal,
+    SessionDep,
+    StaffIdQuery,
+    TemporalConnectionDep,
+    WorkflowId,
+    client_ip,
+    in_scope,
+    require,
+)
+from ..errors import TemporalUnavailable, raise_for_workflow_error, raise_validation
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/transitions", tags=["transitions"])
+
+# The action in the URL → (the workflow's update name, the command it takes).
+ACTIONS: dict[str, tuple[str, type[BaseModel]]] = {
+    "confirm-details": ("confirm_details", ConfirmDetails),
+    "book": ("book", Booking),
+    "record-contact": ("record_contact", OutcomeReport),
+    "complete-task": ("complete_task", CompleteTask),
+    "reassign": ("reassign", Reassign),
+    "decide": ("decide", SupervisorDecision),
+    "close": ("close", CloseTransition),
+}
+
+Reader = Annotated[Principal, Depends(require("transitions:read"))]
+ActingUser = Annotated[Principal, Depends(require("transitions:act"))]
+NOT_FOUND = "transition not found"
+
+
+class TransitionKind(StrEnum):
+    handoff = "handoff"
+    step_up = "step_up"
+    step_down = "step_down"
+    admission_avoidance = "admission_avoidance"
+
+
+class TransitionStatus(StrEnum):
+    open = "open"
+    closed = "closed"
+
+
+def actor_of(user: Principal) -> Actor:
+    return Actor(id=user.staff_id, role=user.role, name=user.name)
+
+
+@router.get("")
+def list_transitions(
+    user: Reader,
+    session: SessionDep,
+    kind: TransitionKind | None = None,
+    status_: Annotated[TransitionStatus | None, Query(alias="status")] = None,
+    owner: StaffIdQuery = None,
+    team: Annotated[
+        str | None, Query(description="Team code", max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    ] = None,
+    overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    """Newest first, only the user's teams."""
+    return jsonable_encoder(queries.list_transitions(
+        session=session, team_ids=user.team_ids, kind=kind and kind.value,
+        status=status_ and status_.value, owner_id=owner,
+        team_code=team, overdue=overdue, now=utcnow(), limit=limit, offset=offset,
+    ))
+
+
+async def live_state(client: Client, transition_id: str) -> HandoffState | None:
+    """The workflow's own answer to `status`, or None when it cannot be asked right now."""
+    try:
+        handle = client.get_workflow_handle(transition_id)
+        return await asyncio.wait_for(
+            handle.query("status", result_type=HandoffState), timeout=TEMPORAL_TIMEOUT_SECONDS
+        )
+    except Exception as err:  # not found, not reachable, or no worker: the store still answers
+        log.info("status query for %s failed: %s", transition_id, type(err).__name__)
+        return None
+
+
+async def _client_or_none(temporal: TemporalConnectionDep) -> Client | None:
+    try:
+        return await temporal.client()
+    except TemporalUnavailable:
+        return None
+
+
+async def scoped(
+    *, session: Session, client: Client | None, user: Principal, transition_id: str
+) -> tuple[Transition | None, HandoffState | None]:
+    """The transition's row and live state, or 404 when neither shows it in the user's teams.
+
+    A workflow whose first activity has not written the row yet is known by its query alone;
+    before it has resolved its team it holds no personal data, so it is shown to any reader."""
+    row = session.get(Transition, transition_id)
+    if row is not None:
+        if not in_scope(user, row.team_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND)
+        state = await live_state(client, transition_id) if client is not None else None
+        return row, state
+    state = await live_state(client, transition_id) if client is not None else None
+    if state is None or (state.team_id is not None and not in_scope(user, state.team_id)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND)
+    return None, state
+
+
+@router.get("/{transition_id}")
+async def get_transition(
+    transition_id: WorkflowId,
+    request: Request,
+    user: Reader,
+    session: SessionDep,
+    temporal: TemporalConnectionDep,
+) -> dict[str, Any]:
+    client = await _client_or_none(temporal)
+    row, state = await scoped(session=session, client=client, user=user, transition_id=transition_id)
+    if row is None:
+        return jsonable_encoder({"id": transition_id, "recorded": False, "status": state})
+    now = utcnow()
+    detail = queries.get_transition_detail(
+        session=session, transition_id=row.id, team_ids=user.team_ids, now=now
+    )
+    if detail is None:  # gone between the two reads: as good as never there
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND)
+    # Reading a person's record is itself on the record.
+    append_audit(
+        session=session, action="read", actor_id=user.staff_id, transition_id=row.id,
+        person_id=row.person_id, source=client_ip(request), detail={}, at=now,
+    )
+    session.commit()
+    return jsonable_encoder({**detail, "recorded": True, "status": state})
+
+
+def _inlined_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its `$defs` inlined, so it can sit inside the OpenAPI path."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(definitions[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return inline(schema)
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as err:
+        raise RequestValidationError([{
+            "type": "json_invalid", "loc": ["body"], "msg": f"JSON decode error: {err}", "input": None,
+        }]) from None
+
+
+ACTION_BODIES = {
+    "requestBody": {
+        "required": True,
+        "description": "The command of the action named in the path: " + "; ".join(
+            f"{action} → {model.__name__}" for action, (_, model) in ACTIONS.items()
+        ),
+        "content": {"application/json": {"schema": {
+            "oneOf": [_inlined_schema(model) for _, model in ACTIONS.values()],
+        }}},
+    }
+}
+
+
+@router.post("/{transition_id}/actions/{action}", openapi_extra=ACTION_BODIES)
+async def act(
+    transition_id: WorkflowId,
+    action: Annotated[str, Path(description="One of: " + ", ".join(ACTIONS))],
+    user: ActingUser,
+    session: SessionDep,
+    temporal: TemporalConnectionDep,
+    request: Request,
+) -> Any:
+    """Send a staff action to the transition's workflow as an update (see ACTION_ROLES)."""
+    if action not in ACTIONS:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"unknown action {action!r}; one of {sorted(ACTIONS)}"
+        )
+    if not action_allowed(user.role, action):
+        allowed_roles = ", ".join(sorted(r.value for r in ACTION_ROLES[action]))
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"the {user.role.value} role may not {action}; allowed: {allowed_roles}",
+        )
+    update_name, command_model = ACTIONS[action]
+    body = await _json_body(request)
+    try:
+        command = command_model.model_validate(body)
+    except ValidationError as err:
+        raise_validation(err)
+    client = await temporal.client()
+    await scoped(session=session, client=client, user=user, transition_id=transition_id)
+    # Past `scoped`, the transition exists: a workflow Temporal cannot find has closed.
+    return await send_update(client, transition_id, update_name, command, actor_of(user))
+
+
+async def send_update(
+    client: Client, workflow_id: str, update_name: str, command: BaseModel, actor: Actor
+) -> Any:
+    """Run the update and answer with its result, or with the workflow's reason for refusing."""
+    try:
+        handle = client.get_workflow_handle(workflow_id)
+        result = await handle.execute_update(update_name, args=[command, actor])
+    except Exception as err:
+        raise_for_workflow_error(err, closed_if_missing=True)
+    return jsonable_encoder(result)
