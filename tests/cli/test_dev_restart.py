@@ -108,9 +108,11 @@ def test_mllp_child_starts_handoffs_and_nothing_outlives_a_killed_supervisor(tmp
         ]
 
         os.kill(stack.proc.pid, signal.SIGKILL)
-        wait_for(
-            lambda: not [pid for pid in children.values() if process_running(pid)],
-            within=40, what=f"the children {children} to exit after the supervisor was killed",
-        )
+        survivors = lambda: {name: pid for name, pid in children.items() if process_running(pid)}  # noqa: E731
+        try:
+            wait_for(lambda: not survivors(), within=40,
+                     what=f"the children {children} to exit after the supervisor was killed")
+        except AssertionError as err:
+            raise AssertionError(f"{err}; still running: {survivors()}") from None
     finally:
         stack.kill_everything()
