@@ -22,6 +22,8 @@ log = logging.getLogger("handrail.worker")
 
 WORKFLOWS = [PostCrisisHandoff, Contact]
 ACTIVITY_THREADS = 16
+# In-flight activities may finish for this long after SIGTERM; the rest are retried elsewhere.
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
 def activities_for(engine: Engine, channel: Channel) -> list:
@@ -45,7 +47,7 @@ def build_worker(client: Client, settings: Settings, engine: Engine, channel: Ch
         activity_executor=executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
         # Finish (or hand back) in-flight activities on shutdown instead of cutting them off.
-        graceful_shutdown_timeout=timedelta(seconds=20),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 

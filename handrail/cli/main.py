@@ -6,10 +6,8 @@ Other areas add their command groups here with `app.add_typer(...)` (teams, user
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
-import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +18,7 @@ from ..config import Settings, get_settings
 from ..domain.policy import Policy, PolicyError
 from ..intake.cli import mllp
 from .admin import audit_app, keys_app, teams_app, users_app
+from .signals import run_until_signalled
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -116,21 +115,10 @@ def worker() -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    from ..worker import run_worker
+    from ..worker import GRACEFUL_SHUTDOWN, run_worker
 
-    asyncio.run(_until_signalled(run_worker(settings)))
-
-
-async def _until_signalled(main) -> None:
-    """Run `main` as a task and cancel it on SIGTERM/SIGINT, so it can finish its work cleanly."""
-    task = asyncio.ensure_future(main)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+    # In-flight activities get the graceful period; a few seconds more to hand the rest back.
+    run_until_signalled(run_worker(settings), stop_within=GRACEFUL_SHUTDOWN.total_seconds() + 5)
 
 
 @app.command()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import signal
 
 import typer
+
+from ..cli.signals import run_until_signalled
 
 
 def mllp(
@@ -29,17 +28,7 @@ def mllp(
         settings=settings, policy=policy, engine=engine, temporal=TemporalConnection(settings)
     )
     try:
-        asyncio.run(_until_signalled(serve_mllp(host, port, handler)))
+        # Unacknowledged messages are resent by the interface engine to the next listener.
+        run_until_signalled(serve_mllp(host, port, handler), stop_within=10)
     finally:
         engine.dispose()
-
-
-async def _until_signalled(listening) -> None:
-    """Stop listening on SIGTERM/SIGINT: the server closes, and unacknowledged messages are
-    resent by the interface engine to the next listener."""
-    task = asyncio.ensure_future(listening)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
