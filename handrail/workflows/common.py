@@ -74,6 +74,16 @@ async def send_to_person(
             return None
 
 
+# Twilio's "invalid number" and "not a mobile number": no message will ever reach it.
+UNUSABLE_NUMBER_CODES = frozenset({"21211", "21614"})
+
+
+def number_unusable(result: SendResult) -> bool:
+    """The send could not reach the person's number, now or later (not a consent refusal)."""
+    return result.status == SendStatus.skipped_no_number or (
+        result.status == SendStatus.failed_permanently and result.error_code in UNUSABLE_NUMBER_CODES)
+
+
 async def open_task(open_tasks: dict[int, str], *, key: str, transition_id: str, team_id: int,
                     kind: TaskKind, title: str, due: datetime, owner_id: int | None,
                     role: Role | None = None, priority: str = "routine") -> int:

@@ -35,7 +35,10 @@ with workflow.unsafe.imports_passed_through():
     from ..domain.messaging import render
     from ..domain.policy import LadderAction, LadderStep
     from ..domain.tasks import Role, TaskKind
-    from .common import STORE, finish_task, open_task, send_to_person, wait_until
+    from .common import STORE, finish_task, number_unusable, open_task, send_to_person, wait_until
+
+# A number that cannot take messages raises a call task (histories before it replay without).
+UNUSABLE_NUMBER_PATCH = "unusable-number-task"
 
 
 @workflow.defn
@@ -57,6 +60,7 @@ class Contact:
         self._result = ContactResult(contact_id=spec.contact_id, kind=ContactResultKind.cancelled)
         self._supervisor_task_id: int | None = None
         self._replies = 0
+        self._unusable_number_task = False
 
     # --- the routine -------------------------------------------------------------------
 
@@ -250,13 +254,30 @@ class Contact:
         spec = self._spec
         body = render(getattr(spec.messages, template), service=spec.service.name,
                       phone=spec.service.phone, at=self._appointment_at, time_zone=spec.time_zone)
-        return await send_to_person(
+        sent = await send_to_person(
             SendToPerson(key=f"{spec.contact_id}:{step}", transition_id=spec.transition_id,
                          contact_id=spec.contact_id, workflow_id=workflow.info().workflow_id,
                          person_id=spec.person_id, channel=channel, step=step, body=body,
                          at=workflow.now(), frequency_cap=spec.frequency_cap),
             time_zone=spec.time_zone, quiet_hours=spec.quiet_hours, interrupted=self._interrupted,
             deadline=deadline)
+        if sent is not None and number_unusable(sent) and workflow.patched(UNUSABLE_NUMBER_PATCH):
+            await self._ask_for_a_working_number()
+        return sent
+
+    async def _ask_for_a_working_number(self) -> None:
+        """No message can reach this number: the coordinator calls (or finds a new number)
+        before the appointment, instead of every later reminder failing unseen. Once a contact."""
+        if self._unusable_number_task:
+            return
+        self._unusable_number_task = True
+        now = workflow.now()
+        due = now + self._spec.supervisor_decision_due
+        if now < self._appointment_at < due:
+            due = self._appointment_at
+        await self._task("unusable-number", TaskKind.outreach_call,
+                         "Messages cannot reach the person's number: call them and record a "
+                         "working mobile number", due=due, priority="urgent")
 
     async def _task(self, key: str, kind: TaskKind, title: str, *, due: datetime, priority: str,
                     role: Role | None = None, owner_id: int | None = -1) -> int:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from handrail.domain.contact import DeliveryFailure, PersonReply
 from handrail.domain.handoff import Booking, ConfirmDetails
-from handrail.store.models import OutboxMessage, OutreachAttempt, Task
+from handrail.store.models import OutboxMessage, OutreachAttempt, Person, Task, Transition
 from handrail.workflows.handoff import PostCrisisHandoff
 from tests.workflows.notifications import ed_discharge
 from tests.workflows.test_handoff import LONDON, afternoon, booked, local, open_tasks
@@ -123,3 +123,31 @@ async def test_quiet_hours_hold_across_a_daylight_saving_change(harness):
     # reminder falls at 07:00 BST, inside them, and waits for 08:00 BST, which is 07:00 UTC.
     assert [t.strftime("%Y-%m-%d %H:%M") for t in reminders] == ["2027-03-27 08:00",
                                                                   "2027-03-28 07:00"]
+
+
+async def test_a_number_that_cannot_take_messages_becomes_one_call_task_before_the_appointment(harness):
+    h = harness
+    handle, appointment = await booked(h)
+    # What the Twilio channel records on error 21211 or 21614 (invalid or landline number).
+    with h.session() as session:
+        transition = session.get(Transition, handle.id)
+        person = session.get(Person, transition.person_id)
+        person.phone_usable = False
+        session.add(person)
+        session.commit()
+
+    def number_tasks():
+        return [t for t in open_tasks(h, handle.id, "outreach_call") if "number" in t.title]
+
+    # Both reminders fall due and neither can be sent: one task, due by the appointment.
+    await h.advance(appointment - await h.now() - timedelta(minutes=30), step=timedelta(hours=1))
+    await h.settle(lambda: bool(number_tasks()))
+    tasks = number_tasks()
+    assert len(tasks) == 1
+    assert tasks[0].priority == "urgent" and tasks[0].owner_id == h.staff.coordinator.id
+    assert tasks[0].due_at <= appointment
+    skipped = [a.status for a in h.rows(OutreachAttempt, OutreachAttempt.transition_id == handle.id)
+               if a.step.startswith("reminder")]
+    assert skipped == ["skipped_no_number", "skipped_no_number"]
+    assert not [m for m in h.rows(OutboxMessage, OutboxMessage.transition_id == handle.id)
+                if "reminder" in m.body]
