@@ -1,0 +1,1 @@
+"""Logs, metrics and traces: the same for the worker, the API and the MLLP listener."""
