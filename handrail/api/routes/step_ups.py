@@ -1,0 +1,119 @@
+"""Ask for a step-up for a person on the team's caseload, and see the team's step-up capacity."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response, status
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func
+from sqlmodel import Session, select
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from ...domain.ids import requested_step_up_workflow_id
+from ...domain.step_up import StepUpIndicators, StepUpInput, StepUpOrigin, Urgency
+from ...store.capacity import capacity_board
+from ...store.models import Team, Transition
+from ...store.types import utcnow
+from ..deps import (
+    MAX_ROW_ID,
+    PolicyDep,
+    Principal,
+    SessionDep,
+    SettingsDep,
+    TemporalConnectionDep,
+    require,
+)
+from ..errors import StartRefused
+
+STEP_UP_WORKFLOW = "StepUp"
+router = APIRouter(tags=["step-ups"])
+
+
+class StepUpRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: int = Field(ge=1, le=MAX_ROW_ID, description="A person on the team's caseload")
+    team: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9._-]+$",
+                             description="Team code; needed only by staff of several teams")
+    urgency: Urgency = Urgency.routine
+    reason: str = Field(min_length=1, max_length=2000)
+    indicators: StepUpIndicators = Field(default_factory=StepUpIndicators)
+
+
+class StepUpStarted(BaseModel):
+    transition_id: str
+    status_url: str
+
+
+def _team_of(session: Session, user: Principal, code: str | None) -> Team:
+    if code is None:
+        if len(user.team_ids) != 1:
+            raise StartRefused("team", "you belong to several teams: name the team")
+        return session.get(Team, next(iter(user.team_ids)))
+    team = session.exec(select(Team).where(Team.code == code)).first()
+    if team is None or team.id not in user.team_ids:
+        raise StartRefused("team", f"{code!r} is not one of your teams")
+    return team
+
+
+def _on_caseload(session: Session, person_id: int, team_id: int) -> bool:
+    # The team's caseload: people with a transition of the team. Unknown people and another
+    # team's people get the same answer, so the route tells nobody who exists elsewhere.
+    return session.exec(select(Transition.id).where(
+        Transition.person_id == person_id, Transition.team_id == team_id)).first() is not None
+
+
+@router.post("/api/step-ups", status_code=status.HTTP_202_ACCEPTED, response_model=StepUpStarted,
+             responses={200: {"model": StepUpStarted,
+                              "description": "A step-up is already open for this person"}})
+async def request_step_up(
+    request: StepUpRequestIn,
+    response: Response,
+    user: Annotated[Principal, Depends(require("stepups:create"))],
+    session: SessionDep,
+    settings: SettingsDep,
+    policy: PolicyDep,
+    temporal: TemporalConnectionDep,
+) -> StepUpStarted:
+    team = _team_of(session, user, request.team)
+    if not _on_caseload(session, request.person_id, team.id):
+        raise StartRefused("person_id", f"not on the caseload of team {team.code}")
+    already = session.exec(select(Transition.id).where(
+        Transition.person_id == request.person_id, Transition.kind == "step_up",
+        Transition.status == "open")).first()
+    if already is not None:
+        response.status_code = status.HTTP_200_OK
+        return StepUpStarted(transition_id=already, status_url=f"/api/transitions/{already}")
+    client = await temporal.client()  # after the input checks: bad input is 422 even now
+    earlier = session.exec(select(func.count()).select_from(Transition).where(
+        Transition.person_id == request.person_id, Transition.kind == "step_up")).one()
+    transition_id = requested_step_up_workflow_id(
+        key=settings.handoff_id_key(), person_id=request.person_id, earlier_step_ups=earlier)
+    started = StepUpStarted(transition_id=transition_id, status_url=f"/api/transitions/{transition_id}")
+    try:
+        await client.start_workflow(
+            STEP_UP_WORKFLOW,
+            StepUpInput(transition_id=transition_id, person_id=request.person_id,
+                        team_code=team.code, origin=StepUpOrigin.clinician,
+                        urgency=request.urgency, reason=request.reason,
+                        indicators=request.indicators, requested_by_id=user.staff_id,
+                        requested_at=utcnow(), policy=policy),
+            id=transition_id, task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+    except WorkflowAlreadyStartedError:  # asked twice before the first one was recorded
+        response.status_code = status.HTTP_200_OK
+    return started
+
+
+@router.get("/api/capacity")
+def get_capacity(
+    user: Annotated[Principal, Depends(require("capacity:read"))],
+    session: SessionDep,
+) -> list[dict[str, Any]]:
+    """Each of the user's teams: its step-up slots and holders, and the waitlist in the order
+    it is served (urgent first, then the longest waiting) with how long each has waited."""
+    return jsonable_encoder(capacity_board(session=session, team_ids=user.team_ids, now=utcnow()))
