@@ -191,7 +191,7 @@ async def test_a_decision_from_anyone_but_a_supervisor_level_role_or_a_second_on
     assert state.stage in (StepUpStage.awaiting_decision, StepUpStage.intensified)
 
 
-async def test_an_intensified_contact_whose_ladder_ends_leaves_the_supervisor_a_task_the_step_up_answers(harness):
+async def test_a_contact_whose_ladder_ends_leaves_the_supervisor_a_task_the_step_up_answers(harness):
     h = harness
     add_slots(h, 1)
     handle = await request_step_up(h, add_person(h))
