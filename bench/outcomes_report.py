@@ -7,6 +7,10 @@ some of them admissions), runs ANALYZE, then times the outcome report for the wh
 every team, and over one team, several times each; and drops the database.
 
     .venv/bin/python bench/outcomes_report.py [--transitions 100000] [--events 1000000] [--runs 5]
+        [--json results.json] [--figures figures.json]
+
+`--figures` writes every figure of both reports (counts and sorted id lists), so that a change
+to the report can be shown to leave every figure as it was: compare two such files.
 
 A benchmark, not a test: loopback only, bounded in size, removes what it makes.
 """
@@ -34,6 +38,7 @@ from handrail.store.db import make_engine  # noqa: E402
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
+AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
 TEAMS = 20
 SOURCES = ["emergency_department"] * 6 + ["crisis_stabilization"] * 2 + ["crisis_line", "inpatient"]
 
@@ -131,11 +136,25 @@ def load(conninfo: str, transitions: int, events: int, seed: int = 7) -> dict[st
     return counts
 
 
-def time_report(url: str, team_ids: list[int], runs: int) -> list[float]:
+def comparable(figures: list[dict]) -> dict[str, dict]:
+    """The figures with their id lists sorted: the order of ids is not part of a figure."""
+    found = {}
+    for figure in figures:
+        found[figure["measure"]] = {
+            key: (sorted(value) if isinstance(value, list)
+                  else {k: sorted(v) for k, v in sorted(value.items())} if isinstance(value, dict)
+                  else value)
+            for key, value in figure.items()}
+    return found
+
+
+def time_report(url: str, team_ids: list[int], runs: int) -> tuple[list[float], dict]:
     engine = make_engine(url)
     policy = Settings(policy="default").load_policy()
+    # A fixed "now", long after the year: every window closed, and two runs' figures comparable
+    # (the hours still waiting for a step-up slot would otherwise grow between runs).
     period = reports.Period(start=YEAR_START, end=YEAR_START + timedelta(days=365),
-                            as_of=datetime.now(UTC))
+                            as_of=AS_OF)
     timings = []
     try:
         for _ in range(runs):
@@ -150,7 +169,7 @@ def time_report(url: str, team_ids: list[int], runs: int) -> list[float]:
               f"FUM 7d denominator {figures['fum.7d']['denominator']})")
     finally:
         engine.dispose()
-    return timings
+    return timings, report
 
 
 def main() -> None:
@@ -159,6 +178,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--figures", type=Path, help="also write every figure here, ids sorted")
     args = parser.parse_args()
     name = f"handrail_bench_{secrets.token_hex(4)}"
     with psycopg.connect(ADMIN, autocommit=True) as admin:
@@ -171,14 +191,18 @@ def main() -> None:
         counts = load(conninfo, args.transitions, args.events)
         print(f"loaded {counts} in {time.perf_counter() - started:.1f} s")
         results = {"counts": counts}
+        figures = {}
         for label, team_ids in (("all 20 teams", list(range(1, TEAMS + 1))), ("one team", [1])):
-            timings = time_report(url, team_ids, args.runs)
+            timings, report = time_report(url, team_ids, args.runs)
+            figures[label] = comparable(report["figures"])
             results[label] = {"median_s": statistics.median(timings), "max_s": max(timings),
                               "runs": timings}
             print(f"outcome report, a year, {label}: median {statistics.median(timings):.3f} s, "
                   f"max {max(timings):.3f} s over {len(timings)} runs")
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
+        if args.figures:
+            args.figures.write_text(json.dumps(figures, indent=1, sort_keys=True))
     finally:
         with psycopg.connect(ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -81,6 +81,13 @@ class FinishTask(BaseModel):
     business_status: str | None = None
 
 
+class HandOverTask(BaseModel):
+    """A task that outlives the contact that raised it is answered through its pathway."""
+
+    task_id: int
+    workflow_id: str
+
+
 class CancelOpenTasks(BaseModel):
     workflow_id: str
     at: datetime
@@ -104,6 +111,8 @@ class SendToPerson(BaseModel):
     at: datetime  # workflow time of the send
     frequency_cap: FrequencyCap | None = None
     is_reply: bool = False  # answers the person's own message: no minimum gap
+    # To the person's named carer instead, only while the person's consent to it stands.
+    to_carer: bool = False
 
 
 class SendStatus(StrEnum):

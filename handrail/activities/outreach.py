@@ -12,7 +12,7 @@ from ..channels.base import Channel, ChannelKind, OutboundMessage, PermanentDeli
 from ..domain.consent import next_send_time_under_cap
 from ..store import records
 from ..store.db import session_scope
-from ..store.models import OutreachAttempt, Person
+from ..store.models import Carer, OutreachAttempt, Person
 from .contracts import SendChannel, SendResult, SendStatus, SendToPerson
 
 
@@ -22,6 +22,15 @@ def _refusal(person: Person) -> SendStatus | None:
     if not person.consent_to_messages:
         return SendStatus.skipped_no_consent
     if not person.phone or not person.phone_usable:
+        return SendStatus.skipped_no_number
+    return None
+
+
+def _carer_refusal(carer: Carer | None) -> SendStatus | None:
+    # The person's consent to keep this carer informed, as it stands at the moment of sending.
+    if carer is None or not carer.consent_given or carer.consent_withdrawn_at is not None:
+        return SendStatus.skipped_no_consent
+    if not carer.phone:
         return SendStatus.skipped_no_number
     return None
 
@@ -52,13 +61,15 @@ class OutreachActivities:
             person = session.get(Person, request.person_id)
             if person is None:
                 raise RuntimeError(f"person {request.person_id} missing")
+            carer = (session.exec(select(Carer).where(Carer.person_id == person.id)).first()
+                     if request.to_carer else None)
             attempt = done or records.record_attempt(session=session, attempt=OutreachAttempt(
                 key=request.key, transition_id=request.transition_id, contact_id=request.contact_id,
                 workflow_id=request.workflow_id, person_id=person.id, step=request.step,
                 channel=request.channel.value, status="queued", created_at=request.at,
-                updated_at=request.at,
+                updated_at=request.at, carer_id=carer.id if carer else None,
             ))
-            refusal = _refusal(person)
+            refusal = _carer_refusal(carer) if request.to_carer else _refusal(person)
             if refusal is not None:
                 attempt.status = refusal.value
                 session.add(attempt)
@@ -68,14 +79,16 @@ class OutreachActivities:
                     person_id=person.id, detail={"step": request.step, "reason": refusal.value},
                 )
                 return SendResult(status=refusal, attempt_id=attempt.id)
-            if request.channel == SendChannel.sms and request.frequency_cap is not None:
+            if (request.channel == SendChannel.sms and request.frequency_cap is not None
+                    and not request.to_carer):
                 not_before = self._cap_allows_at(session, person.id, request)
                 if not_before > request.at:
                     return SendResult(status=SendStatus.deferred, attempt_id=attempt.id,
                                       not_before=not_before)
             try:
                 receipt = self._channel.send(OutboundMessage(
-                    key=request.key, kind=ChannelKind(request.channel.value), to=person.phone,
+                    key=request.key, kind=ChannelKind(request.channel.value),
+                    to=carer.phone if carer is not None else person.phone,
                     body=request.body, person_id=person.id, transition_id=request.transition_id,
                     workflow_id=request.workflow_id, at=request.at,
                 ), session=session)
@@ -114,6 +127,7 @@ class OutreachActivities:
                 OutreachAttempt.person_id == person_id,
                 OutreachAttempt.channel == SendChannel.sms.value,
                 OutreachAttempt.key != request.key,
+                col(OutreachAttempt.carer_id).is_(None),  # a carer's updates are not the person's
                 col(OutreachAttempt.status).in_(_COUNTED),
                 OutreachAttempt.updated_at > request.at - cap.window,
             )

@@ -8,13 +8,14 @@ from temporalio import activity
 from ..domain.tasks import Role, TaskSpec, TaskStatus
 from ..store import records
 from ..store.db import session_scope
-from ..store.models import Contact, Decision, Person, Transition
+from ..store.models import Contact, Decision, Person, Task, Transition
 from ..store.types import utcnow
 from .contracts import (
     CancelOpenTasks,
     ContactRecord,
     DecisionRecord,
     FinishTask,
+    HandOverTask,
     PersonDetailsUpdate,
     RecordedHandoff,
     RecordHandoff,
@@ -41,6 +42,10 @@ class RecordActivities:
                 # Nothing to assign to: retrying helps once an admin creates the team.
                 raise RuntimeError(f"team {inp.team_code!r} does not exist")
             person = records.upsert_person(session=session, details=notification.person)
+            step_downs = records.recent_step_downs(
+                session=session, person_id=person.id, event_time=notification.event_time,
+                window=(policy.step_down.repeat_crisis_window if policy.step_down
+                        else policy.handoff.re_presentation_window))
             transition = session.get(Transition, inp.transition_id)
             if transition is None:
                 owner = records.pick_staff(session=session, team_id=team.id, role=Role.transition_coordinator)
@@ -66,9 +71,18 @@ class RecordActivities:
                     policy_version=policy.fingerprint,
                     summary=notification.summary.model_dump(mode="json"),
                     re_presentation_of=earlier[0].id if earlier else None,
+                    follows_step_down_id=step_downs[0].id if step_downs else None,
                 )
                 session.add(transition)
                 session.flush()
+                for step_down in step_downs:
+                    # On the step-down's timeline too, open or closed: repeat crisis use.
+                    records.append_event(
+                        session=session, key=f"{inp.transition_id}:repeat-crisis:{step_down.id}",
+                        at=request.received_at, action="step_down.repeat_crisis",
+                        transition_id=step_down.id, person_id=person.id,
+                        detail={"crisis_transition_id": inp.transition_id,
+                                "event_time": notification.event_time.isoformat()})
                 records.append_event(
                     session=session, key=f"{inp.transition_id}:recorded", at=request.received_at,
                     action="transition.recorded", transition_id=transition.id, person_id=person.id,
@@ -83,6 +97,8 @@ class RecordActivities:
                 session=session, person_id=person.id, event_time=notification.event_time,
                 window=policy.handoff.re_presentation_window, exclude_id=inp.transition_id,
             )]
+            # A recent step-down is told too (its `re_presented` signal), as an earlier handoff is.
+            earlier_ids += [t.id for t in step_downs]
             return RecordedHandoff(
                 person_id=person.id,
                 team_id=transition.team_id,
@@ -171,6 +187,15 @@ class RecordActivities:
                     action=f"task.{request.status}", transition_id=task.transition_id,
                     actor_id=request.actor_id, detail={"task_id": task.id, "kind": task.kind},
                 )
+
+    @activity.defn
+    def hand_over_task(self, request: HandOverTask) -> None:
+        """Completing the task (API, console) now reaches `workflow_id`; safe to repeat."""
+        with session_scope(self._engine) as session:
+            task = session.get(Task, request.task_id)
+            if task is not None and task.workflow_id != request.workflow_id:
+                task.workflow_id = request.workflow_id
+                session.add(task)
 
     @activity.defn
     def cancel_open_tasks(self, request: CancelOpenTasks) -> int:

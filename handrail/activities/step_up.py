@@ -12,7 +12,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from ..domain.ids import step_up_workflow_id
+from ..domain.ids import STEP_DOWN_PREFIX, step_up_workflow_id
 from ..domain.indicators import Observation, crossed_rules
 from ..domain.policy import Policy
 from ..domain.step_up import StepUpIndicators, StepUpInput, StepUpOrigin, Urgency
@@ -61,6 +61,10 @@ class StepUpActivities:
                     team_id=team.id, owner_id=clinician_id, clinician_id=clinician_id,
                     event_time=inp.requested_at, policy_version=inp.policy.fingerprint,
                     source=inp.origin.value,
+                    # The fast track of a step-down: the two transitions point at each other.
+                    follows_step_down_id=(inp.source_transition_id if inp.source_transition_id
+                                          and inp.source_transition_id.startswith(STEP_DOWN_PREFIX)
+                                          else None),
                     summary={"reason": inp.reason, "urgency": inp.urgency.value,
                              "indicators": inp.indicators.model_dump(mode="json"),
                              "crossed_rules": inp.crossed_rules,

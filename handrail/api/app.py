@@ -12,13 +12,28 @@ from temporalio.client import Client
 
 from ..config import Settings, get_settings
 from ..domain.policy import Policy
+from ..observability.metrics import RequestMetricsMiddleware, serve_api_metrics
+from ..observability.tracing import fastapi_telemetry, setup_tracing
 from ..security.headers import SecurityHeadersMiddleware
 from ..security.sessions import uses_https
 from ..store.db import make_engine
-from . import errors
+from . import console, errors
 from .deps import TemporalConnection
 from .errors import TemporalUnavailable
-from .routes import auth, codec, handoffs, health, intake, outbox, tasks, transitions, twilio
+from .routes import (
+    auth,
+    codec,
+    handoffs,
+    health,
+    intake,
+    outbox,
+    step_downs,
+    step_ups,
+    tasks,
+    transitions,
+    twilio,
+)
+from .routes import reports as report_routes
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +53,7 @@ def create_app(
     settings = settings or get_settings()
     policy = policy or settings.load_policy()
     temporal = TemporalConnection(settings, temporal_client)
+    setup_tracing(settings, "api")  # before the client connects: its interceptor traces starts
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +63,7 @@ def create_app(
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
             owned_engine = make_engine(settings.resolved_database_url)
         app.state.engine = engine or owned_engine
+        metrics_server = serve_api_metrics(settings)
         try:
             await temporal.client()
         except TemporalUnavailable:
@@ -54,6 +71,8 @@ def create_app(
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
             if owned_engine is not None:
                 owned_engine.dispose()
 
@@ -62,6 +81,7 @@ def create_app(
         summary="Care transitions in community mental health, as durable workflows",
         version="0.1.0",
         lifespan=lifespan,
+        telemetry=fastapi_telemetry(settings),
     )
     app.state.settings = settings
     app.state.policy = policy
@@ -70,14 +90,19 @@ def create_app(
         app.state.engine = engine
     errors.install(app)
     app.add_middleware(SecurityHeadersMiddleware, https=uses_https(settings))
+    app.add_middleware(RequestMetricsMiddleware)
 
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(handoffs.router)
     app.include_router(intake.router)
     app.include_router(transitions.router)
+    app.include_router(step_ups.router)
+    app.include_router(step_downs.router)
     app.include_router(tasks.router)
     app.include_router(outbox.router)
     app.include_router(twilio.router)
     app.include_router(codec.router)
+    app.include_router(report_routes.router)
+    console.install(app)
     return app

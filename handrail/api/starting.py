@@ -12,6 +12,7 @@ from ..domain.handoff import HandoffInput
 from ..domain.ids import handoff_workflow_id
 from ..domain.notification import HandoffNotification
 from ..domain.policy import Policy
+from ..observability.metrics import NOTIFICATIONS_REPEATED, WORKFLOWS_STARTED
 from ..store.models import Team
 from .errors import StartRefused
 
@@ -63,5 +64,7 @@ async def start_handoff(
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         )
     except WorkflowAlreadyStartedError:
+        NOTIFICATIONS_REPEATED.labels(HANDOFF_WORKFLOW).inc()
         return workflow_id, False
+    WORKFLOWS_STARTED.labels(HANDOFF_WORKFLOW).inc()
     return workflow_id, True

@@ -1,5 +1,6 @@
 """Demo data for the embedded stack: the store seeded, the demo logins kept, and three synthetic
-discharges posted through the public API on a first start.
+discharges posted through the public API on a first start, one of them then waiting for a
+step-up decision.
 
 Synthetic people only: invented names, phone numbers from Ofcom's drama range (07700 900xxx),
 identifiers in a demo namespace.
@@ -7,6 +8,8 @@ identifiers in a demo namespace.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,9 +20,20 @@ from sqlmodel import select
 
 from ..config import Settings
 
+log = logging.getLogger("handrail.dev")
 LOGINS_FILE = "demo-logins.txt"
 DEMO_SYSTEM = "urn:handrail:demo-mrn"
 STARTING_ROLES = ("transition_coordinator", "crisis_worker", "supervisor")
+STEP_UP_ROLES = ("clinician", "supervisor")  # who may ask for the demo's step-up
+# One of the demo people also waits for a step-up decision, so the console's Approvals page and
+# the capacity board have something to show on a first start.
+DEMO_STEP_UP_PERSON = 2
+DEMO_STEP_UP = {
+    "urgency": "routine",
+    "reason": "Two missed sessions since the crisis visit; sleeping badly, not working.",
+    "indicators": {"missed_sessions": 2, "functional_decline": True, "housing_instability": True},
+}
+RECORDED_WITHIN = 15.0  # seconds for the demo handoff to be recorded (supervision waits meanwhile)
 
 DEMO_PEOPLE = [
     ("emergency_department", "demo-ed", "Robin", "Example", "+447700900101", "Sleep loss; argument at home"),
@@ -68,11 +82,11 @@ def transitions_in_store(settings: Settings) -> int:
         engine.dispose()
 
 
-def starting_token(settings: Settings) -> str | None:
-    """A saved demo token of someone allowed to start a handoff on the default team."""
+def starting_token(settings: Settings, roles: tuple[str, ...] = STARTING_ROLES) -> str | None:
+    """A saved demo token of someone in one of `roles` (in that order) on the default team."""
     logins = read_logins(settings.data_dir)
     default_team = settings.load_policy().default_team
-    for role in STARTING_ROLES:
+    for role in roles:
         for login in logins:
             if login["role"] == role and login["team"] == default_team:
                 return login["token"]
@@ -98,7 +112,36 @@ async def post_demo_notifications(settings: Settings, api_url: str) -> int:
                     f"POST /api/handoffs answered {response.status_code}: {response.text[:200]}"
                 )
             posted += 1
+    try:
+        await _post_demo_step_up(settings, api_url)
+    except Exception as err:  # noqa: BLE001 - the discharges are the demo; the step-up a bonus
+        log.warning("could not ask for the demo step-up: %s", err)
     return posted
+
+
+async def _post_demo_step_up(settings: Settings, api_url: str) -> None:
+    """Ask for a step-up for one demo person, once their handoff is recorded (its caseload)."""
+    token = starting_token(settings, STEP_UP_ROLES)
+    if token is None:
+        raise RuntimeError("no demo login that may ask for a step-up was found")
+    person = DEMO_PEOPLE[DEMO_STEP_UP_PERSON]
+    name = f"{person[2]} {person[3]}"
+    async with httpx.AsyncClient(
+        base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
+        deadline = asyncio.get_running_loop().time() + RECORDED_WITHIN
+        while True:
+            listed = await http.get("/api/transitions", params={"kind": "handoff"})
+            found = [t for t in listed.json() if t.get("person_name") == name] if listed.is_success else []
+            if found:
+                break
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"the demo handoff of {name} was not recorded in time")
+            await asyncio.sleep(0.5)
+        response = await http.post("/api/step-ups",
+                                   json={"person_id": found[0]["person_id"], **DEMO_STEP_UP})
+        if response.status_code not in (200, 202):
+            raise RuntimeError(f"POST /api/step-ups answered {response.status_code}: {response.text[:200]}")
 
 
 def prepare_store(settings: Settings) -> str:
@@ -132,8 +175,9 @@ def seed_and_save_logins(settings: Settings) -> tuple[Path, str]:
 
 
 def format_logins(logins) -> str:
-    """One line per login made this time: role, team, e-mail, token (the store's layout)."""
-    if not len(logins):
+    """One line per login made this time: role, team, e-mail, token (the store's layout), and
+    the console password when one was set this time."""
+    if not len(logins) and not getattr(logins, "password", None):
         return ""
     return logins.as_text()
 

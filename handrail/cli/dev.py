@@ -204,6 +204,7 @@ class DevStack:
             "",
             "Handrail is running (Ctrl-C stops everything):",
             f"  API               {self.public_api_url}   (OpenAPI docs: {self.public_api_url}/docs)",
+            f"  Console           {self.public_api_url}/console/   (demo logins and password below)",
             f"  Temporal          {self.address}"
             + ("" if self.options.headless else f"   (UI: {self.ui_url})"),
             *(

@@ -7,7 +7,6 @@ Other areas add their command groups here with `app.add_typer(...)` (teams, user
 from __future__ import annotations
 
 import functools
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +16,9 @@ from pydantic import ValidationError
 from ..config import Settings, get_settings
 from ..domain.policy import Policy, PolicyError
 from ..intake.cli import mllp
+from ..observability.logs import configure_logging
 from .admin import audit_app, keys_app, teams_app, users_app
+from .report import report_app
 from .signals import run_until_signalled
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.add_typer(teams_app, name="teams")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(report_app, name="report")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -112,9 +114,7 @@ def worker() -> None:
     """Run the Temporal worker until SIGTERM or Ctrl-C, then shut down gracefully."""
     settings = load_settings()
     load_policy_or_exit(settings)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings)
     from ..worker import GRACEFUL_SHUTDOWN, run_worker
 
     # In-flight activities get the graceful period; a few seconds more to hand the rest back.
@@ -131,12 +131,14 @@ def api(
 
     settings = load_settings()
     load_policy_or_exit(settings)
+    configure_logging(settings)
     uvicorn.run(
         "handrail.api.app:create_app",
         factory=True,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers propagate to ours (configure_logging): one format
         proxy_headers=True,
     )
 

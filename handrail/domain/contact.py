@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .indicators import IndicatorKind
 from .policy import FrequencyCap, LadderStep, Messages, QuietHours
 
 
@@ -58,6 +59,10 @@ class OutcomeReport(BaseModel):
     occurred_at: datetime | None = None
     new_appointment_at: datetime | None = None
     note: str = Field(default="", max_length=2000)
+    indicators: list[IndicatorKind] = Field(
+        default_factory=list, max_length=10,
+        description="What staff observed at the contact (e.g. functional_decline); counted by "
+                    "the step-up thresholds")
 
 
 class PersonReply(BaseModel):

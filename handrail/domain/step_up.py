@@ -14,6 +14,7 @@ from .policy import Policy
 class StepUpOrigin(StrEnum):
     clinician = "clinician"  # asked for by a clinician (`POST /api/step-ups`)
     proposed = "proposed"  # proposed by Handrail when recorded indicators crossed a threshold
+    early_warning = "early_warning"  # a step-down's fast track: straight to the urgent huddle
 
 
 class Urgency(StrEnum):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
 
 from ..cli.signals import run_until_signalled
@@ -16,12 +14,15 @@ def mllp(
     """Listen for HL7 v2 ADT over MLLP; every message is answered with an ACK (AA, AE or AR)."""
     from ..api.deps import TemporalConnection
     from ..config import get_settings
+    from ..observability.logs import configure_logging
+    from ..observability.tracing import setup_tracing
     from ..store.db import make_engine
     from .dispatch import make_hl7_handler
     from .mllp import serve_mllp
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings)
+    setup_tracing(settings, "mllp")
     policy = settings.load_policy()
     engine = make_engine(settings.resolved_database_url)
     handler = make_hl7_handler(

@@ -12,9 +12,9 @@ from ..domain.tasks import Role
 R = Role
 CLINICAL = frozenset({
     R.crisis_worker, R.transition_coordinator, R.clinician, R.care_coordinator,
-    R.supervisor, R.clinical_lead,
+    R.supervisor, R.clinical_lead, R.on_call_senior,
 })
-SENIOR = frozenset({R.supervisor, R.clinical_lead})
+SENIOR = frozenset({R.supervisor, R.clinical_lead, R.on_call_senior})
 
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "handoffs:create": CLINICAL,
@@ -29,6 +29,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "audit:export": frozenset({R.clinical_lead, R.admin}),
     "admin:manage": frozenset({R.admin}),
     "codec:use": CLINICAL,
+    "stepups:create": frozenset({R.clinician, R.care_coordinator}) | SENIOR,
+    "stepdowns:create": frozenset({R.clinician}) | SENIOR,  # a clinician confirms stabilization
+    "capacity:read": CLINICAL,
+    "approvals:read": SENIOR,  # the console's step-up huddle page: pending decisions, capacity
 }
 
 # Staff actions on a transition (`POST /api/transitions/{id}/actions/{action}`).
@@ -41,7 +45,14 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "complete-task": CLINICAL,
     "reassign": frozenset({R.transition_coordinator, R.supervisor, R.clinical_lead}),
     "decide": SENIOR,
+    "confirm-proposal": frozenset({R.clinician}) | SENIOR,  # a step-up Handrail proposed
+    "review": frozenset({R.clinician}) | SENIOR,  # the step-up's end-of-period review
     "close": frozenset({R.transition_coordinator, R.supervisor, R.clinical_lead}),
+    # The step-down taper: its plan is agreed with the person by the clinicians who see them;
+    # an early warning sign may be reported by anyone in the team, because speed matters.
+    "adjust-taper": frozenset({R.clinician, R.care_coordinator}) | SENIOR,
+    "early-warning": CLINICAL,
+    "exit-plan": frozenset({R.clinician, R.care_coordinator}) | SENIOR,
 }
 
 

@@ -11,8 +11,11 @@ from sqlmodel import Session, create_engine
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
+    # hide_parameters: a database error's message would otherwise carry the row's values (a
+    # person's name, phone) into the logs.
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, echo=echo, hide_parameters=True,
+                               connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
@@ -24,7 +27,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10,
+                         max_overflow=10)
 
 
 @contextmanager

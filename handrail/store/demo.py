@@ -1,21 +1,27 @@
 """Demo data for the embedded stack: two teams, synthetic staff in every role, step-up slots,
-and an API token per demo user. Idempotent: a second run finds everything and adds nothing.
+an API token per demo user, and one console password shared by the demo users (a demo, so one
+password to type; made fresh per data dir). Idempotent: a second run finds everything and adds
+nothing.
 
 Every name here is invented; the e-mail domain is the reserved `handrail.example`.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
 from ..domain.tasks import Role
+from ..security.passwords import hash_password
 from .models import ApiToken, Staff, StaffTeam, StepUpSlot, Team
 from .tokens import hash_token, new_token
 
 DEMO_EMAIL_DOMAIN = "handrail.example"
 TOKEN_LABEL = "demo"
+# The logins file's line for the console password (a comment, so token parsers skip it).
+CONSOLE_PASSWORD_PREFIX = "# console password of every demo login (/console/login):"
 
 DEMO_TEAMS: dict[str, str] = {
     "crisis-north": "Crisis Team North",  # the default policy's default_team
@@ -31,6 +37,7 @@ DEMO_STAFF: list[tuple[str, Role, str | None]] = [
     ("Casey Moreau", Role.care_coordinator, "crisis-north"),
     ("Avery Quinlan", Role.supervisor, "crisis-north"),
     ("Dr Robin Hale", Role.clinical_lead, "crisis-north"),
+    ("Dr Sasha Ingram", Role.on_call_senior, "crisis-north"),  # the step-up ladder's last rung
     ("Toni Varga", Role.crisis_worker, "crisis-north"),
     ("Alex Brennan", Role.transition_coordinator, "community-east"),
     ("Kit Osei", Role.clinician, "community-east"),
@@ -56,6 +63,7 @@ class DemoLogins:
     """The logins seed_demo created this time; the tokens exist nowhere else once dropped."""
 
     logins: list[DemoLogin] = field(default_factory=list)
+    password: str | None = None  # the console password set this time on demo users without one
 
     def __len__(self) -> int:
         return len(self.logins)
@@ -70,6 +78,8 @@ class DemoLogins:
             lines.append(
                 f"{login.role:<24} {login.team or '-':<16} {login.email:<40} {login.token}"
             )
+        if self.password:
+            lines.append(f"{CONSOLE_PASSWORD_PREFIX} {self.password}")
         return "\n".join(lines) + "\n"
 
 
@@ -84,6 +94,7 @@ def seed_demo(session: Session) -> DemoLogins:
     for code, count in DEMO_SLOTS.items():
         _slots(session, teams[code], count)
     created = DemoLogins()
+    password_hash: str | None = None  # hashed once: argon2 is slow on purpose
     for name, role, team_code in DEMO_STAFF:
         email = demo_email(name)
         staff = session.exec(select(Staff).where(Staff.email == email)).first()
@@ -94,6 +105,12 @@ def seed_demo(session: Session) -> DemoLogins:
             token = new_token()
             session.add(ApiToken(staff_id=staff.id, token_hash=hash_token(token), label=TOKEN_LABEL))
             created.logins.append(DemoLogin(name, email, role.value, team_code, token))
+        if staff.password_hash is None:
+            if password_hash is None:
+                created.password = secrets.token_urlsafe(12)
+                password_hash = hash_password(created.password)
+            staff.password_hash = password_hash
+            session.add(staff)
         if team_code is not None and session.get(StaffTeam, (staff.id, teams[team_code].id)) is None:
             session.add(StaffTeam(staff_id=staff.id, team_id=teams[team_code].id))
     session.flush()

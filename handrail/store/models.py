@@ -99,6 +99,11 @@ class Transition(SQLModel, table=True):
         Index("ix_transition_team_status", "team_id", "status"),
         Index("ix_transition_person_event", "person_id", "event_time"),
         Index("ix_transition_team_created", "team_id", "created_at"),  # newest first per team
+        # The reports: a team's discharges (or step-downs) of a period, and everyone's crisis
+        # presentations of a period (repeat crisis counts other teams' presentations too).
+        Index("ix_transition_kind_team_event", "kind", "team_id", "event_time"),
+        Index("ix_transition_kind_event", "kind", "event_time"),
+        Index("ix_transition_kind_team_closed", "kind", "team_id", "closed_at"),
     )
     id: str = Field(primary_key=True, max_length=80)  # the workflow id
     kind: str = Field(max_length=40, index=True)  # handoff | step_up | step_down | admission_avoidance
@@ -126,6 +131,9 @@ class Transition(SQLModel, table=True):
     medication_reconciled_at: datetime | None = _when()
     medication_reconciled_by_id: int | None = Field(default=None, foreign_key="staff.id")
     re_presentation_of: str | None = Field(default=None, foreign_key="transition.id", index=True)
+    # A crisis handoff within the repeat-crisis window of a step-down, or the fast-track step-up
+    # a step-down started: linked to that step-down (the weekly assurance check reads it).
+    follows_step_down_id: str | None = Field(default=None, foreign_key="transition.id", index=True)
     outcome: str | None = Field(default=None, max_length=40)
     closed_at: datetime | None = _when()
     created_at: datetime = _when(nullable=False, default_now=True)
@@ -184,6 +192,8 @@ class OutreachAttempt(SQLModel, table=True):
     provider: str | None = Field(default=None, max_length=20)  # outbox | twilio
     provider_ref: str | None = Field(default=None, max_length=64, index=True)
     error_code: str | None = Field(default=None, max_length=20)
+    # Sent to the person's carer, not the person: not counted in the person's frequency cap.
+    carer_id: int | None = Field(default=None, foreign_key="carer.id")
     created_at: datetime = _when(nullable=False, default_now=True)
     updated_at: datetime = _when(nullable=False, default_now=True)
 
@@ -219,7 +229,10 @@ class Decision(SQLModel, table=True):
 class AuditEvent(SQLModel, table=True):
     """The timeline of a transition and the audit trail of who did what, append-only."""
 
-    __table_args__ = (Index("ix_auditevent_transition_at", "transition_id", "at"),)  # timeline
+    __table_args__ = (
+        Index("ix_auditevent_transition_at", "transition_id", "at"),  # timeline
+        Index("ix_auditevent_action_transition", "action", "transition_id"),  # reports: admissions
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str | None = Field(default=None, unique=True, max_length=200)
@@ -243,3 +256,150 @@ class StepUpSlot(SQLModel, table=True):
     label: str = Field(max_length=100)
     holder_transition_id: str | None = Field(default=None, foreign_key="transition.id", unique=True)
     claimed_at: datetime | None = _when()
+
+
+class StepUpRequest(SQLModel, table=True):
+    """One step-up's huddle, capacity and timeliness: the read model its reports count from.
+
+    `capacity_status` is the waitlist: `waiting` rows of a team, urgent first and then by
+    `waiting_since`, are the order in which released slots are handed on."""
+
+    __table_args__ = (
+        Index("ix_stepuprequest_team_capacity", "team_id", "capacity_status"),
+        Index("ix_stepuprequest_team_requested", "team_id", "requested_at"),  # reports by period
+    )
+    transition_id: str = Field(primary_key=True, foreign_key="transition.id", max_length=80)
+    team_id: int = Field(foreign_key="team.id")
+    person_id: int = Field(foreign_key="person.id", index=True)
+    origin: str = Field(max_length=20)  # clinician | proposed
+    urgency: str = Field(max_length=10)  # routine | urgent
+    reason: str = Field(max_length=2000)
+    indicators: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    requested_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    requested_at: datetime = _when(nullable=False)
+    decision: str | None = Field(default=None, max_length=20)  # approve | modify | decline
+    decided_at: datetime | None = _when()
+    decided_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    escalation_level: int = 0  # how far up the ladder the decision had to climb
+    lead_id: int | None = Field(default=None, foreign_key="staff.id")
+    contact_frequency_seconds: int | None = None
+    capacity_status: str | None = Field(default=None, max_length=20)  # waiting | holding | released | left
+    waiting_since: datetime | None = _when()
+    slot_id: int | None = Field(default=None, foreign_key="stepupslot.id")
+    slot_claimed_at: datetime | None = _when()
+    capacity_wait_seconds: float | None = None
+    first_intensified_contact_at: datetime | None = _when()
+    outcome: str | None = Field(default=None, max_length=40)
+
+
+class Indicator(SQLModel, table=True):
+    """An observation about a person that the step-up thresholds count (a missed contact …)."""
+
+    __table_args__ = (Index("ix_indicator_person_observed", "person_id", "observed_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    person_id: int = Field(foreign_key="person.id")
+    team_id: int = Field(foreign_key="team.id")
+    kind: str = Field(max_length=40)
+    observed_at: datetime = _when(nullable=False)
+    transition_id: str | None = Field(default=None, foreign_key="transition.id")
+    recorded_by_id: int | None = Field(default=None, foreign_key="staff.id")
+
+
+class AssuranceReport(SQLModel, table=True):
+    """One team's weekly assurance: the four checks' findings and their trend, as it was found.
+
+    Unique on (team, week): the run that writes it is safe to repeat, and keeps the first."""
+
+    __table_args__ = (UniqueConstraint("team_id", "week", name="uq_assurancereport_team_week"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id")
+    week: str = Field(max_length=10)  # ISO week, 2026-W48
+    week_start: datetime = _when(nullable=False)
+    week_end: datetime = _when(nullable=False)
+    generated_at: datetime = _when(nullable=False, default_now=True)
+    workflow_id: str | None = Field(default=None, max_length=120)
+    policy_version: str = Field(max_length=100)
+    counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    findings: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    trend: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class StepDownPlan(SQLModel, table=True):
+    """One step-down's plan and its links: the stabilization check, the contingency plan, the
+    taper as it stands, the step-up it follows and the step-ups it re-escalated to."""
+
+    transition_id: str = Field(primary_key=True, foreign_key="transition.id", max_length=80)
+    team_id: int = Field(foreign_key="team.id")
+    person_id: int = Field(foreign_key="person.id", index=True)
+    monitoring_owner_id: int | None = Field(default=None, foreign_key="staff.id")
+    step_up_id: str | None = Field(default=None, foreign_key="transition.id", index=True)
+    # No foreign key: the step-up is recorded by its own workflow, possibly a moment later.
+    re_escalation_id: str | None = Field(default=None, max_length=80, index=True)
+    stabilization: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    contingency: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    taper_dates: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    adjustments: int = 0
+    started_at: datetime = _when(nullable=False)
+    exit_plan: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    discharged_at: datetime | None = _when()
+    outcome: str | None = Field(default=None, max_length=40)
+
+
+class Carer(SQLModel, table=True):
+    """A named carer or family member, and the person's consent to keep them informed: checked
+    at every send, so a withdrawal stops every later update."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", unique=True)  # one named carer per person
+    name: str = Field(max_length=200)
+    phone: str = Field(max_length=20)
+    relationship: str = Field(max_length=60)
+    consent_given: bool = False
+    consent_recorded_at: datetime | None = _when()
+    consent_source: str | None = Field(default=None, max_length=100)
+    consent_recorded_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    consent_withdrawn_at: datetime | None = _when()
+    created_at: datetime = _when(nullable=False, default_now=True)
+    updated_at: datetime = _when(nullable=False, default_now=True)
+
+
+class AvoidanceEpisode(SQLModel, table=True):
+    """One admission-avoidance episode: the senior decision, its thresholds and dissent, and how
+    it ended; the read model of the admissions-avoided and episode-length figures."""
+
+    __table_args__ = (Index("ix_avoidanceepisode_team_requested", "team_id", "requested_at"),)
+    transition_id: str = Field(primary_key=True, foreign_key="transition.id", max_length=80)
+    team_id: int = Field(foreign_key="team.id")
+    person_id: int = Field(foreign_key="person.id", index=True)
+    reason: str = Field(max_length=2000)
+    requested_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    requested_at: datetime = _when(nullable=False)
+    decision: str | None = Field(default=None, max_length=20)  # approve | admit
+    decided_at: datetime | None = _when()
+    decided_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    rationale: str | None = Field(default=None, max_length=2000)
+    thresholds: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    dissent: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    escalation_level: int = 0
+    started_at: datetime | None = _when()
+    ended_at: datetime | None = _when()
+    episode_seconds: float | None = None
+    outcome: str | None = Field(default=None, max_length=40)  # admission_avoided | admitted
+    outcome_reason: str | None = Field(default=None, max_length=2000)
+
+
+class TransitionFeedback(SQLModel, table=True):
+    """The person's answer at the end of a transition: how confident they feel about what
+    comes next (1–5) and a comment, reported by pathway and team."""
+
+    __table_args__ = (Index("ix_transitionfeedback_team_asked", "team_id", "asked_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    transition_id: str = Field(foreign_key="transition.id", unique=True, max_length=80)
+    pathway: str = Field(max_length=40)  # the transition's kind
+    team_id: int = Field(foreign_key="team.id")
+    person_id: int = Field(foreign_key="person.id")
+    asked_at: datetime = _when(nullable=False)
+    rating: int | None = None
+    comment: str | None = Field(default=None, max_length=1000)
+    answered_at: datetime | None = _when()

@@ -58,6 +58,7 @@ def list_transitions(
     team_ids: Collection[int],
     kind: str | None = None,
     status: str | None = None,
+    stage: str | None = None,
     owner_id: int | None = None,
     team_id: int | None = None,
     team_code: str | None = None,
@@ -79,6 +80,8 @@ def list_transitions(
         statement = statement.where(Transition.kind == kind)
     if status is not None:
         statement = statement.where(Transition.status == status)
+    if stage is not None:
+        statement = statement.where(Transition.stage == stage)
     if owner_id is not None:
         statement = statement.where(Transition.owner_id == owner_id)
     if team_id is not None:

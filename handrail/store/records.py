@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from ..domain.notification import PersonDetails
@@ -109,6 +109,26 @@ def earlier_presentations(
     return list(session.exec(statement))
 
 
+def recent_step_downs(
+    *, session: Session, person_id: int, event_time: datetime, window: timedelta
+) -> list[Transition]:
+    """Step-downs of the person started before this crisis and still tapering, or discharged
+    no more than `window` before it: repeat crisis use linked to a recent step-down."""
+    from .models import StepDownPlan
+
+    rows = session.exec(
+        select(Transition, StepDownPlan.discharged_at)
+        .join(StepDownPlan, StepDownPlan.transition_id == Transition.id)
+        .where(Transition.person_id == person_id, Transition.kind == "step_down",
+               col(Transition.event_time) < event_time)
+        .order_by(col(Transition.event_time).desc())
+    ).all()
+    # The window compared here, not in SQL: portable across SQLite and PostgreSQL.
+    return [t for t, discharged in rows
+            if t.status == "open"
+            or event_time - (discharged or t.closed_at or t.event_time) <= window]
+
+
 def create_task(*, session: Session, spec: TaskSpec) -> Task:
     existing = session.exec(select(Task).where(Task.key == spec.key)).first()
     if existing is not None:
@@ -154,6 +174,37 @@ def finish_task(
     if business_status:
         task.business_status = business_status
     session.add(task)
+    return task
+
+
+def take_task(
+    *, session: Session, task_id: int, staff_id: int, seen_owner_id: int | None,
+    source: str | None, at: datetime,
+) -> Task | None:
+    """The open task becomes `staff_id`'s, or None when it changed since it was read (taken by
+    someone else meanwhile, or finished).
+
+    The one task write that is not its workflow's: who works a task is the team's business, and
+    no workflow waits on it. A conditional UPDATE on the owner that was read, so two people
+    taking the same task at once cannot both win."""
+    same_owner = (col(Task.owner_id).is_(None) if seen_owner_id is None
+                  else col(Task.owner_id) == seen_owner_id)
+    taken = session.execute(
+        update(Task)
+        .where(col(Task.id) == task_id, same_owner,
+               col(Task.status).in_([s.value for s in OPEN_TASK_STATUSES]))
+        .values(owner_id=staff_id)
+    ).rowcount
+    if taken != 1:
+        return None
+    task = session.get(Task, task_id)
+    session.refresh(task)
+    transition = session.get(Transition, task.transition_id) if task.transition_id else None
+    append_event(session=session, key=None, at=at, action="task.taken", actor_id=staff_id,
+                 transition_id=task.transition_id,
+                 person_id=transition.person_id if transition else None,
+                 detail={"task_id": task_id, "title": task.title, "from_owner_id": seen_owner_id},
+                 source=source)
     return task
 
 

@@ -21,6 +21,8 @@ with workflow.unsafe.imports_passed_through():
         SendToPerson,
     )
     from ..activities.records import RecordActivities
+    from ..activities.step_up import StepUpActivities
+    from ..activities.step_up_contracts import IndicatorNote
     from ..domain.consent import ReplyKind, classify_reply
     from ..domain.contact import (
         ContactOutcome,
@@ -32,13 +34,27 @@ with workflow.unsafe.imports_passed_through():
         PersonReply,
     )
     from ..domain.handoff import Actor, CompleteTask
+    from ..domain.indicators import IndicatorKind
     from ..domain.messaging import render
     from ..domain.policy import LadderAction, LadderStep
     from ..domain.tasks import Role, TaskKind
     from .common import STORE, finish_task, number_unusable, open_task, send_to_person, wait_until
+    from .metrics import escalated, fallback_step_taken
 
+# Misses and what staff observe at a contact feed the step-up thresholds (histories recorded
+# before it replay without the extra activity).
+INDICATORS_PATCH = "step-up-indicators"
 # A number that cannot take messages raises a call task (histories before it replay without).
 UNUSABLE_NUMBER_PATCH = "unusable-number-task"
+
+
+# What the supervisor is asked when the ladder ends: the handoff's own decision (answered with
+# `decide`), elsewhere an acknowledgement of what was done, while the pathway carries on.
+LADDER_EXHAUSTED_TITLES = {
+    "first_contact": "Fallback ladder exhausted: decide (continue outreach, close as disengaged, transfer)",
+    "*": "Fallback ladder exhausted: the person was not reached; review the plan and record what "
+         "was done",
+}
 
 
 @workflow.defn
@@ -125,6 +141,7 @@ class Contact:
         """Do one ladder step. Returns the attempt id to watch for a delivery failure, -1 when
         nothing reached the person (so the ladder moves on at once), None for a task."""
         key = f"ladder-{position}-{step.action.value}"
+        fallback_step_taken(step.action.value)
         if step.action in (LadderAction.message, LadderAction.call):
             channel = SendChannel.sms if step.action == LadderAction.message else SendChannel.call
             sent = await self._send(channel, step.template or "missed_contact", key)
@@ -136,18 +153,19 @@ class Contact:
         self._result.ladder_steps_taken.append(step.action.value)
         if step.action == LadderAction.coordinator_task:
             self._result.outreach_attempts += 1
-            await self._task(key, TaskKind.outreach_call, "Call the person: first contact missed",
+            await self._task(key, TaskKind.outreach_call, f"Call the person: {self._what} missed",
                              due=workflow.now() + step.wait, priority="urgent")
         elif step.action == LadderAction.rebook:
-            await self._task(key, TaskKind.rebook_contact, "Re-book the missed first contact",
+            await self._task(key, TaskKind.rebook_contact, f"Re-book the missed {self._what}",
                              due=workflow.now() + step.wait, priority="urgent")
         elif step.action == LadderAction.supervisor_escalation:
             self._supervisor_task_id = await self._task(
                 key, TaskKind.supervisor_decision,
-                "Fallback ladder exhausted: decide (continue outreach, close as disengaged, transfer)",
+                LADDER_EXHAUSTED_TITLES.get(self._spec.purpose, LADDER_EXHAUSTED_TITLES["*"]),
                 due=workflow.now() + self._spec.supervisor_decision_due, priority="urgent",
                 role=Role.supervisor, owner_id=None,
             )
+            escalated("fallback_ladder_exhausted")
         return None
 
     async def _settle(self, *, missed_by_default: bool) -> ContactResultKind | None:
@@ -161,6 +179,11 @@ class Contact:
             await self._record("missed", outcome=reason,
                                actor_id=self._outcome_actor.id if self._outcome_actor else None,
                                note=outcome.note if outcome else "no outcome recorded by the window's end")
+            missed = outcome is None or outcome.outcome == ContactOutcome.missed
+            if missed_by_default and workflow.patched(INDICATORS_PATCH):
+                await self._note_indicators(
+                    ([IndicatorKind.missed_contact] if missed else [])
+                    + (outcome.indicators if outcome else []))
             self._outcome = None
             self._outcome_actor = None
         return None
@@ -174,6 +197,8 @@ class Contact:
             await self._record("attended", outcome="attended", outcome_at=made_at,
                                actor_id=self._outcome_actor.id if self._outcome_actor else None,
                                note=self._outcome.note if self._outcome else "")
+            if self._outcome and self._outcome.indicators and workflow.patched(INDICATORS_PATCH):
+                await self._note_indicators(self._outcome.indicators)
         elif kind == ContactResultKind.cancelled:
             await self._record("cancelled", outcome="cancelled")
         else:
@@ -185,6 +210,10 @@ class Contact:
         self._result.supervisor_task_id = self._supervisor_task_id
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result
+
+    @property
+    def _what(self) -> str:
+        return "first contact" if self._spec.purpose == "first_contact" else "planned contact"
 
     # --- staff and person events --------------------------------------------------------
 
@@ -289,6 +318,18 @@ class Contact:
 
     async def _finish_task(self, task_id: int, status: str, actor_id: int | None, note: str) -> None:
         await finish_task(self._open_tasks, task_id, status, actor_id, note)
+
+    async def _note_indicators(self, kinds: list[IndicatorKind]) -> None:
+        spec, actor = self._spec, self._outcome_actor
+        for kind in dict.fromkeys(kinds):  # each kind once per contact event
+            await workflow.execute_activity_method(
+                StepUpActivities.note_indicator,
+                IndicatorNote(key=f"{spec.contact_id}:{kind.value}:{self._reschedules}:"
+                                  f"{self._ladder_position}",
+                              person_id=spec.person_id, team_id=spec.team_id,
+                              transition_id=spec.transition_id, kind=kind,
+                              observed_at=workflow.now(), recorded_by_id=actor.id if actor else None),
+                **STORE)
 
     async def _record(self, status: str, *, outcome: str | None = None,
                       outcome_at: datetime | None = None, ladder_step: int | None = None,

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from ..domain.tasks import Role, TaskKind
     from .common import STORE, finish_task, open_task, send_to_person, wait_until
     from .contact import Contact
+    from .metrics import escalated
 
 
 class _Closed(Exception):
@@ -620,6 +621,7 @@ class PostCrisisHandoff:
         await self._task(f"escalation-{key}", TaskKind.supervisor_escalation, title,
                          role=role, due=workflow.now() + self._policy.supervisor_decision_due,
                          priority="urgent")
+        escalated(key.rstrip("0123456789").rstrip("-"))  # "booking-2" counts as "booking"
         await self._set_stage(self._state.stage, "handoff.escalated",
                               {"what": key, "was_due": was_due.isoformat(), "to_role": role.value})
 

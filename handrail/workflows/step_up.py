@@ -36,14 +36,11 @@ with workflow.unsafe.imports_passed_through():
         Urgency,
         intensified_contact,
     )
-    from ..domain.tasks import Role, TaskKind
+    from ..domain.tasks import ANSWERED_BY_ACTION, Role, TaskKind
     from .common import STORE, finish_task, open_task, wait_until
     from .contact import Contact
     from .step_up_capacity import CapacityWait
 
-# Tasks answered by an action of their own, not by completing them from the task list.
-_ACTION_TASKS = {TaskKind.confirm_step_up_proposal.value, TaskKind.step_up_huddle.value,
-                 TaskKind.step_up_escalation.value, TaskKind.step_up_review.value}
 
 
 @workflow.defn
@@ -362,7 +359,7 @@ class StepUp:
         if kind is None:
             raise ApplicationError(f"task {command.task_id} is not open on this step-up",
                                    type="StageConflict")
-        if kind in _ACTION_TASKS:
+        if kind in ANSWERED_BY_ACTION:
             raise ApplicationError("answer this task with its action (confirm-proposal, decide "
                                    "or review), which records the reason", type="InvalidAction")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from api_world import NOTIFICATION
+from api_world import NOTIFICATION, ON_POSTGRES
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -65,6 +65,7 @@ async def eventually(check: Callable[[], Awaitable[object]], *, seconds: float =
         await asyncio.sleep(0.2)
 
 
+@pytest.mark.parametrize("api_engine", ["sqlite", ON_POSTGRES], indirect=True)
 async def test_a_warm_handoff_through_the_api(dev_env, world, tmp_path):
     settings = Settings(data_dir=tmp_path, id_key="e2e-key", policy="seconds",
                         task_queue=f"api-e2e-{uuid.uuid4()}",

@@ -210,7 +210,9 @@ def test_openapi_documents_every_actions_command(api):
     action = document["paths"]["/api/transitions/{transition_id}/actions/{action}"]["post"]
     titles = [s["title"] for s in action["requestBody"]["content"]["application/json"]["schema"]["oneOf"]]
     assert titles == ["ConfirmDetails", "Booking", "OutcomeReport", "CompleteTask", "Reassign",
-                      "SupervisorDecision", "CloseTransition"]
+                      "SupervisorDecision", "CloseTransition",
+                      "ConfirmProposal", "StepUpDecision", "StepUpReview",  # a step-up's own
+                      "AdjustTaper", "EarlyWarning", "ExitPlan", "CloseStepDown"]  # a step-down's
 
 
 def test_action_on_an_unknown_transition_is_404(api, world, temporal):

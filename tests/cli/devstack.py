@@ -206,6 +206,20 @@ class DevStackProcess:
                 tokens.setdefault(parts[0], parts[3])
         return tokens
 
+    def console_logins(self) -> tuple[dict[str, list[str]], str]:
+        """role -> e-mails of the demo logins of that role (crisis-north first, in the file's
+        order), and the console password they share (its own comment line in the file)."""
+        emails: dict[str, list[str]] = {}
+        password = ""
+        lines = (self.data_dir / "demo-logins.txt").read_text().splitlines()
+        for line in sorted(lines, key=lambda text: "crisis-north" not in text):
+            parts = line.split()
+            if line.startswith("# console password"):
+                password = parts[-1]
+            elif len(parts) == 4 and not line.startswith("#"):
+                emails.setdefault(parts[0], []).append(parts[2])
+        return emails, password
+
     def stop(self, within: float = 60.0) -> int:
         """Ctrl-C, as a user would; returns the exit code."""
         assert self.proc is not None

@@ -53,11 +53,18 @@ PUBLIC = {
     ("POST", "/webhooks/twilio/sms"), ("POST", "/webhooks/twilio/status"),
     ("POST", "/webhooks/twilio/voice"),
     ("OPTIONS", "/codec/decode"), ("OPTIONS", "/codec/encode"),  # CORS preflight carries no login
+    # The console's login and logout pages, and its start page (a redirect by role, or to login).
+    ("GET", "/console/"), ("GET", "/console/login"), ("POST", "/console/login"),
+    ("POST", "/console/logout"),
 }
+# Console pages log in with the session cookie alone: without one they send the browser to the
+# login page (303) instead of answering 401, and every unsafe form carries the CSRF token.
+CONSOLE = "/console/"
 # Dependencies that check a permission without being a `require(...)`.
 PERMISSION_DEPENDENCIES = {"codec_user": "codec:use"}
 
 OWN, OTHER = "own", "other"
+TEAM_CODES = {OWN: "crisis-north", OTHER: "crisis-south"}  # as _seed names them
 
 
 # --- the app and its routes -----------------------------------------------------------------
@@ -154,6 +161,9 @@ class World:
     transitions: dict[str, str]
     tasks: dict[str, int]
     messages: dict[str, int]
+    step_ups: dict[str, str]
+    person_id: int
+    step_downs: dict[str, str] | None = None
 
 
 def _seed(engine) -> World:
@@ -174,8 +184,18 @@ def _seed(engine) -> World:
             tokens[role] = new_token()
             session.add(ApiToken(staff_id=staff.id, token_hash=hash_token(tokens[role])))
             staff_ids[role] = staff.id
-        transitions, tasks, messages = {}, {}, {}
+        transitions, tasks, messages, step_ups, step_downs = {}, {}, {}, {}, {}
         for side, team in teams.items():
+            step_downs[side] = f"stepdown-matrix-{side}"
+            session.add(Transition(
+                id=step_downs[side], kind="step_down", stage="tapering", person_id=person.id,
+                team_id=team.id, policy_version="test", event_time=now - timedelta(hours=1),
+            ))
+            step_ups[side] = f"stepup-matrix-{side}"
+            session.add(Transition(
+                id=step_ups[side], kind="step_up", stage="awaiting_decision", person_id=person.id,
+                team_id=team.id, policy_version="test", event_time=now - timedelta(hours=1),
+            ))
             transition_id = f"handoff-matrix-{side}"
             session.add(Transition(
                 id=transition_id, kind="handoff", stage="awaiting_booking", person_id=person.id,
@@ -193,7 +213,7 @@ def _seed(engine) -> World:
             session.flush()
             transitions[side], tasks[side], messages[side] = transition_id, task.id, message.id
         session.commit()
-    return World(tokens, staff_ids, transitions, tasks, messages)
+    return World(tokens, staff_ids, transitions, tasks, messages, step_ups, person.id, step_downs)
 
 
 # --- how to call each protected route ----------------------------------------------------------
@@ -215,9 +235,35 @@ ACTION_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "decide": lambda w: {"decision": "continue_outreach", "reason": "one more try"},
     "close": lambda w: {"reason": "care transferred"},
 }
+# A step-up's actions, sent to a step-up transition (`decide` there takes the huddle's command).
+STEP_UP_ACTION_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
+    "confirm-proposal": lambda w: {"confirm": True, "reason": "agreed at the huddle"},
+    "decide": lambda w: {"decision": "approve", "reason": "rising risk", "contact_frequency": "P3D",
+                         "lead_id": w.staff_ids[Role.clinician]},
+    "review": lambda w: {"decision": "continue", "reason": "not yet stable"},
+    "record-contact": lambda w: {"outcome": "attended", "indicators": ["functional_decline"]},
+    "complete-task": lambda w: {"task_id": w.tasks[OWN]},
+}
+STEP_UP = "stepup:"  # marks a step-up action in a case
+# A step-down's actions, sent to a step-down transition.
+STEP_DOWN_ACTION_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
+    "adjust-taper": lambda w: {"kind": "slower", "reason": "agreed with the person"},
+    "early-warning": lambda w: {"sign": "sleeping badly", "severity": "moderate"},
+    "exit-plan": lambda w: {"signposting": ["recovery college"]},
+    "close": lambda w: {"reason": "moved away, not engaging"},
+}
+STEP_DOWN = "stepdown:"  # marks a step-down action in a case
 
 
 def _actions_route(action: str) -> Callable[[World, str], Request]:
+    if action.startswith(STEP_DOWN):
+        name = action.removeprefix(STEP_DOWN)
+        return lambda w, side: (f"/api/transitions/{w.step_downs[side]}/actions/{name}",
+                                {"json": STEP_DOWN_ACTION_BODIES[name](w)})
+    if action.startswith(STEP_UP):
+        name = action.removeprefix(STEP_UP)
+        return lambda w, side: (f"/api/transitions/{w.step_ups[side]}/actions/{name}",
+                                {"json": STEP_UP_ACTION_BODIES[name](w)})
     return lambda w, side: (f"/api/transitions/{w.transitions[side]}/actions/{action}",
                             {"json": ACTION_BODIES[action](w)})
 
@@ -236,18 +282,60 @@ CALLS: dict[tuple[str, str], Callable[[World, str], Request]] = {
     ("GET", "/api/tasks"): lambda w, side: ("/api/tasks?view=team", {}),
     ("POST", "/api/tasks/{task_id}/complete"):
         lambda w, side: (f"/api/tasks/{w.tasks[side]}/complete", {"json": {"note": "done"}}),
+    ("POST", "/api/tasks/{task_id}/take"): lambda w, side: (f"/api/tasks/{w.tasks[side]}/take", {}),
+    ("GET", "/console/work"): lambda w, side: ("/console/work", {}),
+    ("POST", "/console/tasks/{task_id}/complete"):
+        lambda w, side: (f"/console/tasks/{w.tasks[side]}/complete", {"data": {"note": "done"}}),
+    ("POST", "/console/tasks/{task_id}/take"):
+        lambda w, side: (f"/console/tasks/{w.tasks[side]}/take", {"data": {}}),
+    ("GET", "/console/transitions"): lambda w, side: ("/console/transitions?overdue=yes", {}),
+    ("GET", "/console/transitions/{transition_id}"):
+        lambda w, side: (f"/console/transitions/{w.transitions[side]}", {}),
+    ("GET", "/console/outbox"): lambda w, side: ("/console/outbox", {}),
+    ("POST", "/console/outbox/{message_id}/reply"):
+        lambda w, side: (f"/console/outbox/{w.messages[side]}/reply", {"data": {"text": "YES"}}),
+    ("GET", "/console/admin"): lambda w, side: ("/console/admin", {}),
+    ("GET", "/console/approvals"): lambda w, side: ("/console/approvals", {}),
+    ("GET", "/console/reports"): lambda w, side: ("/console/reports", {}),
+    ("GET", "/console/reports/assurance.csv"): lambda w, side: ("/console/reports/assurance.csv", {}),
     ("GET", "/api/outbox"): lambda w, side: ("/api/outbox", {}),
     ("POST", "/api/outbox/{message_id}/reply"):
         lambda w, side: (f"/api/outbox/{w.messages[side]}/reply", {"json": {"text": "YES"}}),
     ("POST", "/codec/decode"): lambda w, side: ("/codec/decode", {"json": {"payloads": []}}),
     ("POST", "/codec/encode"): lambda w, side: ("/codec/encode", {"json": {"payloads": []}}),
+    ("POST", "/api/step-ups"): lambda w, side: ("/api/step-ups", {"json": {
+        "person_id": w.person_id, "urgency": "urgent", "reason": "two missed sessions",
+        "indicators": {"missed_sessions": 2, "functional_decline": True}}}),
+    ("GET", "/api/capacity"): lambda w, side: ("/api/capacity", {}),
+    ("POST", "/api/step-downs"): lambda w, side: ("/api/step-downs", {"json": {
+        "person_id": w.person_id,
+        "stabilization": {"confirmed": ["symptom_control", "functional_markers", "adherence",
+                                        "safety_plan_reliability"]},
+        "contingency": {"early_warning_signs": ["sleeping badly"],
+                        "fast_track_route": "call the duty worker"}}}),
+    ("GET", "/api/reports/outcomes"): lambda w, side: (
+        f"/api/reports/outcomes?from=2026-01-01&to=2026-12-31&team={TEAM_CODES[side]}", {}),
+    ("GET", "/api/reports/assurance"): lambda w, side: (
+        f"/api/reports/assurance?week=2026-W48&team={TEAM_CODES[side]}", {}),
 }
 TEAM_SCOPED = {  # routes about one row of one team: another team's row must not be reachable
     ("GET", "/api/transitions/{transition_id}"), ("POST", "/api/tasks/{task_id}/complete"),
     ("POST", "/api/outbox/{message_id}/reply"),
     ("POST", "/api/transitions/{transition_id}/actions/{action}"),
+    ("POST", "/api/tasks/{task_id}/take"), ("POST", "/console/tasks/{task_id}/take"),
+    ("GET", "/console/transitions/{transition_id}"), ("POST", "/console/tasks/{task_id}/complete"),
+    ("POST", "/console/outbox/{message_id}/reply"),
+    ("POST", "/console/transitions/{transition_id}/actions/{action}"),
+    ("GET", "/api/reports/outcomes"), ("GET", "/api/reports/assurance"),  # ?team= another team's
 }
 ACT = ("POST", "/api/transitions/{transition_id}/actions/{action}")
+CONSOLE_ACT = ("POST", "/console/transitions/{transition_id}/actions/{action}")  # the same, as forms
+
+
+def _as_form(body: dict[str, Any]) -> dict[str, str]:
+    # What the console's form would post for the same command: a ticked box is "yes".
+    return {key: "yes" if value is True else str(value) for key, value in body.items()
+            if value is not False and not isinstance(value, list)}
 
 
 def _cases() -> list[tuple[str, str, str | None]]:
@@ -255,8 +343,10 @@ def _cases() -> list[tuple[str, str, str | None]]:
     for method, path in sorted(ROUTES):
         if (method, path) in PUBLIC:
             continue
-        if (method, path) == ACT:
+        if (method, path) in (ACT, CONSOLE_ACT):
             cases += [(method, path, action) for action in ACTION_BODIES]
+            cases += [(method, path, STEP_UP + action) for action in STEP_UP_ACTION_BODIES]
+            cases += [(method, path, STEP_DOWN + action) for action in STEP_DOWN_ACTION_BODIES]
         else:
             cases.append((method, path, None))
     return cases
@@ -273,10 +363,41 @@ def matrix(sqlite_engine, tmp_path):
         yield client, world
 
 
+def _make(case) -> Callable[[World, str], Request]:
+    method, path, action = case
+    if not action:
+        return CALLS[(method, path)]
+    if (method, path) == CONSOLE_ACT:
+        def console(w: World, side: str) -> Request:
+            url, kwargs = _actions_route(action)(w, side)
+            return url.replace("/api/", CONSOLE, 1), {"data": _as_form(kwargs["json"])}
+        return console
+    return _actions_route(action)
+
+
+def _console_call(client: TestClient, world: World, method: str, url: str, kwargs: dict[str, Any],
+                  role: Role | None):
+    settings = client.app.state.settings
+    data = dict(kwargs.get("data", {}))
+    client.cookies.clear()
+    if role is not None:
+        with Session(client.app.state.engine) as session:
+            cookie, console = issue_session(settings, session.get(Staff, world.staff_ids[role]), utcnow())
+        client.cookies.set(cookie_name(settings), cookie)
+        if method not in SAFE_METHODS:
+            data["csrf_token"] = console.csrf_token
+    try:
+        return client.request(method, url, data=data or None, headers=kwargs.get("headers"),
+                              follow_redirects=False)
+    finally:
+        client.cookies.clear()
+
+
 def _call(client: TestClient, world: World, case, side: str, role: Role | None):
     method, path, action = case
-    make = _actions_route(action) if action else CALLS[(method, path)]
-    url, kwargs = make(world, side)
+    url, kwargs = _make(case)(world, side)
+    if path.startswith(CONSOLE):
+        return _console_call(client, world, method, url, kwargs, role)
     kwargs = dict(kwargs)
     headers = dict(kwargs.pop("headers", {}))
     if role is not None:
@@ -288,11 +409,12 @@ def _allowed_roles(case) -> frozenset[Role]:
     method, path, action = case
     [permission] = permission_of(ROUTES[(method, path)])
     roles = PERMISSIONS[permission]
-    return roles & ACTION_ROLES[action] if action else roles
+    return roles & ACTION_ROLES[action.removeprefix(STEP_UP).removeprefix(STEP_DOWN)] if action else roles
 
 
 def test_every_route_is_public_by_design_or_in_the_matrix():
-    unknown = [key for key in ROUTES if key not in PUBLIC and key not in CALLS and key != ACT]
+    unknown = [key for key in ROUTES
+               if key not in PUBLIC and key not in CALLS and key not in (ACT, CONSOLE_ACT)]
     assert unknown == [], f"routes with no entry in the route × role matrix: {unknown}"
 
 
@@ -308,7 +430,10 @@ def test_route_answers_each_role_and_team_as_the_permission_table_says(matrix, c
 
     problems = []
     anonymous = _call(client, world, case, OWN, None)
-    if anonymous.status_code != 401:
+    if path.startswith(CONSOLE):
+        if (anonymous.status_code, anonymous.headers.get("location", "")[:15]) != (303, "/console/login?"):
+            problems.append(f"no session: {anonymous.status_code}, expected 303 to the login page")
+    elif anonymous.status_code != 401:
         problems.append(f"no token: {anonymous.status_code}, expected 401")
     for role in Role:
         answer = _call(client, world, case, OWN, role)
@@ -341,8 +466,7 @@ def test_console_sessions_need_the_csrf_token_on_every_unsafe_route(matrix, sqli
     client.cookies.set(cookie_name(settings), cookie)
 
     method, path, action = case
-    make = _actions_route(action) if action else CALLS[(method, path)]
-    url, kwargs = make(world, OWN)
+    url, kwargs = _make(case)(world, OWN)
     headers = dict(kwargs.get("headers", {}))
     rest = {k: v for k, v in kwargs.items() if k != "headers"}
     without = client.request(method, url, headers=headers, **rest)
@@ -351,7 +475,7 @@ def test_console_sessions_need_the_csrf_token_on_every_unsafe_route(matrix, sqli
                                 **rest)
 
     assert (without.status_code, forged.status_code) == (403, 403)
-    assert "CSRF" in without.json()["detail"]
+    assert "CSRF" in without.text  # the API's JSON detail, or the console's page
     assert with_token.status_code not in (401, 403, 404) and with_token.status_code < 500
 
 

@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
 
 from ...domain.consent import ReplyKind, classify_reply
 from ...domain.contact import PersonReply
 from ...store import queries, records
-from ...store.models import Person
+from ...store.models import OutboxMessage, Person
 from ...store.types import utcnow
-from ..deps import Principal, RowId, SessionDep, TemporalConnectionDep, require
+from ..deps import Principal, RowId, SessionDep, TemporalConnection, TemporalConnectionDep, require
 from ..errors import raise_for_workflow_error
 
 router = APIRouter(prefix="/api/outbox", tags=["outbox"])
@@ -56,6 +57,15 @@ async def reply(
     temporal: TemporalConnectionDep,
 ) -> OutboxMessagePublic:
     """Deliver a reply as if the person had texted it: the workflow gets `person_reply`."""
+    message = await deliver_reply(session=session, temporal=temporal, user=user,
+                                  message_id=message_id, text=reply_in.text)
+    return OutboxMessagePublic(**message.model_dump())
+
+
+async def deliver_reply(
+    *, session: Session, temporal: TemporalConnection, user: Principal, message_id: int, text: str
+) -> OutboxMessage:
+    """A reply typed into the outbox, for the API and the console alike."""
     message = queries.get_outbox_message(session=session, message_id=message_id, team_ids=user.team_ids)
     if message is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="message not found")
@@ -63,27 +73,27 @@ async def reply(
         raise HTTPException(status.HTTP_409_CONFLICT, detail="this message already has a reply")
     received_at = utcnow()
     person = session.get(Person, message.person_id)
-    answer = classify_reply(reply_in.text, opted_out=person.opted_out_at is not None)
+    answer = classify_reply(text, opted_out=person.opted_out_at is not None)
     if answer.kind in (ReplyKind.opt_out, ReplyKind.opt_in):
         # Typed STOP or START: the same consent record a text to Twilio would make.
         records.record_opt_change(session=session, people=[person],
                                   opt_out=answer.kind == ReplyKind.opt_out, keyword=answer.keyword or "",
                                   channel="outbox", source="outbox", key=f"outbox:{message_id}",
                                   at=received_at)
-        message.reply_text = reply_in.text
+        message.reply_text = text
         message.replied_at = received_at
         session.add(message)
         session.commit()
-        return OutboxMessagePublic(**message.model_dump())
+        return message
     client = await temporal.client()  # after the input checks: bad input is 422 even now
     try:
         await client.get_workflow_handle(message.workflow_id).signal(
-            "person_reply", PersonReply(message_id=message_id, text=reply_in.text, received_at=received_at)
+            "person_reply", PersonReply(message_id=message_id, text=text, received_at=received_at)
         )
     except Exception as err:
         raise_for_workflow_error(err, closed_if_missing=True)
-    message.reply_text = reply_in.text
+    message.reply_text = text
     message.replied_at = received_at
     session.add(message)
     session.commit()
-    return OutboxMessagePublic(**message.model_dump())
+    return message

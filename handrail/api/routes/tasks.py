@@ -6,14 +6,24 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
 
 from ...domain.handoff import CompleteTask
-from ...domain.tasks import OPEN_TASK_STATUSES
-from ...store import queries
+from ...domain.tasks import OPEN_TASK_STATUSES, TaskKind
+from ...store import queries, records
+from ...store.assurance import complete_finding
 from ...store.types import utcnow
-from ..deps import Principal, RowId, SessionDep, TemporalConnectionDep, require
+from ..deps import (
+    Principal,
+    RowId,
+    SessionDep,
+    TemporalConnection,
+    TemporalConnectionDep,
+    client_ip,
+    require,
+)
 from .transitions import actor_of, send_update
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
@@ -73,13 +83,52 @@ async def complete_task(
     temporal: TemporalConnectionDep,
     completion: TaskCompletion | None = None,
 ) -> Any:
+    return await complete_task_for(session=session, temporal=temporal, user=user, task_id=task_id,
+                                   note=(completion or TaskCompletion()).note)
+
+
+async def complete_task_for(
+    *, session: Session, temporal: TemporalConnection, user: Principal, task_id: int, note: str
+) -> Any:
+    """Completing a task, for the API and the console alike: through the workflow that made it."""
     task = queries.get_task(session=session, task_id=task_id, team_ids=user.team_ids)
     if task is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="task not found")
     if task.status not in OPEN_TASK_STATUSES:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"the task is {task.status}, not open")
+    if task.kind == TaskKind.assurance_finding.value:  # no workflow waits on a weekly finding
+        return complete_finding(session=session, task_id=task_id, actor_id=user.staff_id, note=note,
+                                at=utcnow()).model_dump()
     if not task.workflow_id:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="no workflow is waiting for this task")
     client = await temporal.client()  # after the input checks: bad input is 422 even now
-    command = CompleteTask(task_id=task_id, note=(completion or TaskCompletion()).note)
+    command = CompleteTask(task_id=task_id, note=note)
     return await send_update(client, task.workflow_id, "complete_task", command, actor_of(user))
+
+
+@router.post("/{task_id}/take", response_model=TaskPublic, responses={403: {}, 404: {}, 409: {}})
+def take_task(
+    task_id: RowId,
+    request: Request,
+    user: Annotated[Principal, Depends(require("tasks:complete"))],
+    session: SessionDep,
+) -> TaskPublic:
+    """Take an open task of your team: from the unowned queue, or to cover a colleague's. A task
+    meant for a role (e.g. a supervisor's decision) can be taken only by that role."""
+    task = queries.get_task(session=session, task_id=task_id, team_ids=user.team_ids)
+    if task is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="task not found")
+    if task.role is not None and task.role != user.role.value:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            detail=f"this task is for the {task.role} role, not {user.role.value}")
+    if task.owner_id == user.staff_id:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="the task is already yours")
+    now = utcnow()
+    taken = records.take_task(session=session, task_id=task_id, staff_id=user.staff_id,
+                              seen_owner_id=task.owner_id, source=client_ip(request), at=now)
+    if taken is None:
+        session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail="the task is no longer open, or someone else has just taken it")
+    session.commit()
+    return TaskPublic(**taken.model_dump(), overdue=bool(taken.due_at and taken.due_at < now))

@@ -26,6 +26,9 @@ from ...domain.handoff import (
     Reassign,
     SupervisorDecision,
 )
+from ...domain.ids import STEP_DOWN_PREFIX, STEP_UP_PREFIX
+from ...domain.step_down import AdjustTaper, CloseStepDown, EarlyWarning, ExitPlan, StepDownState
+from ...domain.step_up import ConfirmProposal, StepUpDecision, StepUpReview, StepUpState
 from ...security.audit import append_audit
 from ...security.permissions import ACTION_ROLES, action_allowed
 from ...store import queries
@@ -36,6 +39,7 @@ from ..deps import (
     Principal,
     SessionDep,
     StaffIdQuery,
+    TemporalConnection,
     TemporalConnectionDep,
     WorkflowId,
     client_ip,
@@ -57,6 +61,39 @@ ACTIONS: dict[str, tuple[str, type[BaseModel]]] = {
     "decide": ("decide", SupervisorDecision),
     "close": ("close", CloseTransition),
 }
+# A step-up's actions: `decide` there is the huddle's decision, with its own command.
+STEP_UP_ACTIONS: dict[str, tuple[str, type[BaseModel]]] = {
+    "confirm-proposal": ("confirm_proposal", ConfirmProposal),
+    "decide": ("decide", StepUpDecision),
+    "review": ("review", StepUpReview),
+    "record-contact": ("record_contact", OutcomeReport),
+    "complete-task": ("complete_task", CompleteTask),
+}
+# A step-down's actions: `close` there ends the taper as disengaged.
+STEP_DOWN_ACTIONS: dict[str, tuple[str, type[BaseModel]]] = {
+    "adjust-taper": ("adjust_taper", AdjustTaper),
+    "early-warning": ("early_warning", EarlyWarning),
+    "record-contact": ("record_contact", OutcomeReport),
+    "complete-task": ("complete_task", CompleteTask),
+    "exit-plan": ("exit_plan", ExitPlan),
+    "reassign": ("reassign", Reassign),
+    "close": ("close", CloseStepDown),
+}
+ALL_ACTIONS = sorted(set(ACTIONS) | set(STEP_UP_ACTIONS) | set(STEP_DOWN_ACTIONS))
+LiveState = HandoffState | StepUpState | StepDownState
+
+
+def actions_of(transition_id: str) -> dict[str, tuple[str, type[BaseModel]]]:
+    """The actions of the transition's pathway, told by its workflow id's prefix."""
+    if transition_id.startswith(STEP_DOWN_PREFIX):
+        return STEP_DOWN_ACTIONS
+    return STEP_UP_ACTIONS if transition_id.startswith(STEP_UP_PREFIX) else ACTIONS
+
+
+def state_type_of(transition_id: str) -> type[BaseModel]:
+    if transition_id.startswith(STEP_DOWN_PREFIX):
+        return StepDownState
+    return StepUpState if transition_id.startswith(STEP_UP_PREFIX) else HandoffState
 
 Reader = Annotated[Principal, Depends(require("transitions:read"))]
 ActingUser = Annotated[Principal, Depends(require("transitions:act"))]
@@ -101,12 +138,13 @@ def list_transitions(
     ))
 
 
-async def live_state(client: Client, transition_id: str) -> HandoffState | None:
+async def live_state(client: Client, transition_id: str) -> LiveState | None:
     """The workflow's own answer to `status`, or None when it cannot be asked right now."""
     try:
         handle = client.get_workflow_handle(transition_id)
         return await asyncio.wait_for(
-            handle.query("status", result_type=HandoffState), timeout=TEMPORAL_TIMEOUT_SECONDS
+            handle.query("status", result_type=state_type_of(transition_id)),
+            timeout=TEMPORAL_TIMEOUT_SECONDS,
         )
     except Exception as err:  # not found, not reachable, or no worker: the store still answers
         log.info("status query for %s failed: %s", transition_id, type(err).__name__)
@@ -122,7 +160,7 @@ async def _client_or_none(temporal: TemporalConnectionDep) -> Client | None:
 
 async def scoped(
     *, session: Session, client: Client | None, user: Principal, transition_id: str
-) -> tuple[Transition | None, HandoffState | None]:
+) -> tuple[Transition | None, LiveState | None]:
     """The transition's row and live state, or 404 when neither shows it in the user's teams.
 
     A workflow whose first activity has not written the row yet is known by its query alone;
@@ -200,10 +238,16 @@ ACTION_BODIES = {
     "requestBody": {
         "required": True,
         "description": "The command of the action named in the path: " + "; ".join(
-            f"{action} → {model.__name__}" for action, (_, model) in ACTIONS.items()
+            [f"{action} → {model.__name__}" for action, (_, model) in ACTIONS.items()]
+            + [f"{action} on a step-up → {model.__name__}"
+               for action, (_, model) in STEP_UP_ACTIONS.items()]
+            + [f"{action} on a step-down → {model.__name__}"
+               for action, (_, model) in STEP_DOWN_ACTIONS.items()]
         ),
         "content": {"application/json": {"schema": {
-            "oneOf": [_inlined_schema(model) for _, model in ACTIONS.values()],
+            "oneOf": [_inlined_schema(model) for model in dict.fromkeys(
+                model for _, model in [*ACTIONS.values(), *STEP_UP_ACTIONS.values(),
+                                       *STEP_DOWN_ACTIONS.values()])],
         }}},
     }
 }
@@ -212,16 +256,24 @@ ACTION_BODIES = {
 @router.post("/{transition_id}/actions/{action}", openapi_extra=ACTION_BODIES)
 async def act(
     transition_id: WorkflowId,
-    action: Annotated[str, Path(description="One of: " + ", ".join(ACTIONS))],
+    action: Annotated[str, Path(description="One of: " + ", ".join(ALL_ACTIONS))],
     user: ActingUser,
     session: SessionDep,
     temporal: TemporalConnectionDep,
     request: Request,
 ) -> Any:
     """Send a staff action to the transition's workflow as an update (see ACTION_ROLES)."""
-    if action not in ACTIONS:
+    action_command(user, transition_id, action)  # an unknown or forbidden action: before the body
+    return await dispatch_action(session=session, temporal=temporal, user=user,
+                                 transition_id=transition_id, action=action,
+                                 body=await _json_body(request))
+
+
+def action_command(user: Principal, transition_id: str, action: str) -> tuple[str, type[BaseModel]]:
+    """The update name and command model of an action this user may send to this pathway."""
+    if action not in ALL_ACTIONS:
         raise HTTPException(
-            status.HTTP_404_NOT_FOUND, detail=f"unknown action {action!r}; one of {sorted(ACTIONS)}"
+            status.HTTP_404_NOT_FOUND, detail=f"unknown action {action!r}; one of {ALL_ACTIONS}"
         )
     if not action_allowed(user.role, action):
         allowed_roles = ", ".join(sorted(r.value for r in ACTION_ROLES[action]))
@@ -229,8 +281,22 @@ async def act(
             status.HTTP_403_FORBIDDEN,
             detail=f"the {user.role.value} role may not {action}; allowed: {allowed_roles}",
         )
-    update_name, command_model = ACTIONS[action]
-    body = await _json_body(request)
+    pathway_actions = actions_of(transition_id)
+    if action not in pathway_actions:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"this pathway has no {action!r} action; it accepts {sorted(pathway_actions)}",
+        )
+    return pathway_actions[action]
+
+
+async def dispatch_action(
+    *, session: Session, temporal: TemporalConnection, user: Principal, transition_id: str,
+    action: str, body: Any,
+) -> Any:
+    """The one way a staff action reaches a workflow, for the API and the console alike:
+    role, pathway, command and team checked in that order, each refusal an HTTPException."""
+    update_name, command_model = action_command(user, transition_id, action)
     try:
         command = command_model.model_validate(body)
     except ValidationError as err:

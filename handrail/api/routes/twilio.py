@@ -131,7 +131,8 @@ async def inbound_sms(form: TwilioForm, session: SessionDep, temporal: TemporalC
         return _twiml(MessagingResponse())  # Twilio answers HELP with the service's help text
     latest = session.exec(
         select(OutreachAttempt)
-        .where(col(OutreachAttempt.person_id).in_([p.id for p in people]))
+        .where(col(OutreachAttempt.person_id).in_([p.id for p in people]),
+               col(OutreachAttempt.carer_id).is_(None))  # the person's own messages only
         .order_by(col(OutreachAttempt.created_at).desc(), col(OutreachAttempt.id).desc())
     ).first()
     if latest is None:

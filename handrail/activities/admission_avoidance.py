@@ -1,0 +1,124 @@
+"""Activities of admission avoidance and of the people around the person: the episode's rows,
+the named carer and their consent, and the person's feedback at closure."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from temporalio import activity
+
+from ..domain.tasks import Role
+from ..store import records
+from ..store.db import session_scope
+from ..store.models import AvoidanceEpisode, Carer, Person, Transition, TransitionFeedback
+from ..store.types import utcnow
+from .avoidance_contracts import (
+    AvoidanceEpisodeUpdate,
+    CarerRecord,
+    FeedbackRecord,
+    RecordAvoidance,
+    RecordedAvoidance,
+)
+
+
+class AvoidanceActivities:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @activity.defn
+    def record_avoidance(self, request: RecordAvoidance) -> RecordedAvoidance:
+        inp = request.input
+        with session_scope(self._engine) as session:
+            team = records.team_by_code(session=session, code=inp.team_code)
+            person = session.get(Person, inp.person_id)
+            if team is None or person is None:
+                raise RuntimeError(f"team {inp.team_code!r} or person {inp.person_id} missing")
+            transition = session.get(Transition, inp.transition_id)
+            if transition is None:
+                owner_id = inp.requested_by_id
+                if owner_id is None:
+                    staff = records.pick_staff(session=session, team_id=team.id, role=Role.clinician.value)
+                    owner_id = staff.id if staff else None
+                transition = Transition(
+                    id=inp.transition_id, kind="admission_avoidance", stage="recorded",
+                    person_id=person.id, team_id=team.id, owner_id=owner_id, clinician_id=owner_id,
+                    event_time=inp.requested_at, policy_version=inp.policy.fingerprint,
+                    source="clinician", summary={"reason": inp.reason})
+                session.add(transition)
+                session.flush()
+                session.add(AvoidanceEpisode(
+                    transition_id=transition.id, team_id=team.id, person_id=person.id,
+                    reason=inp.reason, requested_by_id=inp.requested_by_id,
+                    requested_at=inp.requested_at))
+                records.append_event(
+                    session=session, key=f"{inp.transition_id}:recorded", at=inp.requested_at,
+                    action="transition.recorded", transition_id=transition.id, person_id=person.id,
+                    actor_id=inp.requested_by_id,
+                    detail={"kind": "admission_avoidance", "policy_version": inp.policy.fingerprint})
+            return RecordedAvoidance(person_id=person.id, team_id=team.id,
+                                     owner_id=transition.owner_id, time_zone=person.time_zone)
+
+    @activity.defn
+    def update_avoidance_episode(self, update: AvoidanceEpisodeUpdate) -> None:
+        with session_scope(self._engine) as session:
+            row = session.get(AvoidanceEpisode, update.transition_id)
+            if row is None:
+                raise RuntimeError(f"episode {update.transition_id} not recorded yet")
+            for name, value in update.fields.model_dump(exclude_none=True).items():
+                setattr(row, name, value)
+            session.add(row)
+
+    @activity.defn
+    def record_carer(self, request: CarerRecord) -> bool:
+        """The person's named carer and their consent (or its withdrawal), with time and source.
+        True when updates may now go to the carer."""
+        with session_scope(self._engine) as session:
+            carer = session.exec(select(Carer).where(Carer.person_id == request.person_id)).first()
+            details = request.details
+            if details is None:  # a withdrawal: every later update is refused at send time
+                if carer is not None and carer.consent_withdrawn_at is None and carer.consent_given:
+                    carer.consent_given = False
+                    carer.consent_withdrawn_at = request.at
+                    carer.updated_at = utcnow()
+                    session.add(carer)
+                action, detail = "carer.consent_withdrawn", {}
+            else:
+                carer = carer or Carer(person_id=request.person_id, name=details.name,
+                                       phone=details.phone, relationship=details.relationship)
+                carer.name, carer.phone, carer.relationship = (details.name, details.phone,
+                                                               details.relationship)
+                carer.consent_given = details.consent
+                carer.consent_recorded_at = request.at
+                carer.consent_source = details.consent_source
+                carer.consent_recorded_by_id = request.actor_id
+                carer.consent_withdrawn_at = None if details.consent else request.at
+                carer.updated_at = utcnow()
+                session.add(carer)
+                # The audit trail says who and how, never the carer's number.
+                action, detail = "carer.recorded", {"relationship": details.relationship,
+                                                    "consent": details.consent,
+                                                    "consent_source": details.consent_source}
+            records.append_event(session=session, key=request.key, at=request.at, action=action,
+                                 transition_id=request.transition_id, person_id=request.person_id,
+                                 actor_id=request.actor_id, detail=detail)
+            return bool(carer and carer.consent_given and carer.consent_withdrawn_at is None)
+
+    @activity.defn
+    def record_feedback(self, record: FeedbackRecord) -> None:
+        """The question asked, then the person's answer: one row per transition."""
+        with session_scope(self._engine) as session:
+            row = session.exec(select(TransitionFeedback).where(
+                TransitionFeedback.transition_id == record.transition_id)).first()
+            row = row or TransitionFeedback(
+                transition_id=record.transition_id, pathway=record.pathway, team_id=record.team_id,
+                person_id=record.person_id, asked_at=record.asked_at)
+            if record.answered_at is not None:
+                row.rating, row.comment, row.answered_at = (record.rating, record.comment or None,
+                                                            record.answered_at)
+            session.add(row)
+            if record.answered_at is not None:
+                records.append_event(
+                    session=session, key=f"{record.transition_id}:feedback:answered",
+                    at=record.answered_at, action="feedback.answered",
+                    transition_id=record.transition_id, person_id=record.person_id,
+                    detail={"rating": record.rating})

@@ -1,0 +1,155 @@
+"""Activities of the step-down taper: its rows, and the fast-track step-up it may start."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+
+from ..domain.policy import Policy
+from ..domain.step_down import StepDownInput
+from ..domain.step_up import StepUpIndicators, StepUpInput, StepUpOrigin, Urgency
+from ..store import records
+from ..store.db import session_scope
+from ..store.models import Person, StepDownPlan, StepUpRequest, Transition
+
+STEP_UP_WORKFLOW = "StepUp"
+
+
+class RecordStepDown(BaseModel):
+    input: StepDownInput
+    taper_dates: list[datetime]
+
+
+class RecordedStepDown(BaseModel):
+    person_id: int
+    team_id: int
+    owner_id: int | None
+    time_zone: str
+
+
+class StepDownPlanFields(BaseModel):
+    """Fields of the step-down's own row; None leaves a field as it is."""
+
+    model_config = {"extra": "forbid"}
+    monitoring_owner_id: int | None = None
+    re_escalation_id: str | None = None
+    taper_dates: list[datetime] | None = None
+    adjustments: int | None = None
+    exit_plan: dict | None = None
+    discharged_at: datetime | None = None
+    outcome: str | None = None
+
+
+class StepDownPlanUpdate(BaseModel):
+    transition_id: str
+    fields: StepDownPlanFields
+
+
+class FastTrack(BaseModel):
+    """Start the step-up of an early warning sign; `step_up_id` is derived, so a retry
+    reaches the same workflow."""
+
+    step_up_id: str
+    step_down_id: str
+    person_id: int
+    team_code: str
+    sign: str
+    severity: str
+    reported_by_id: int | None
+    at: datetime
+    policy: Policy  # the step-down's own: a running transition keeps the policy it started with
+
+
+class StepDownActivities:
+    def __init__(self, engine: Engine, *, client: Client | None = None,
+                 task_queue: str = "handrail") -> None:
+        self._engine = engine
+        self._client = client
+        self._task_queue = task_queue
+
+    @activity.defn
+    def record_step_down(self, request: RecordStepDown) -> RecordedStepDown:
+        inp = request.input
+        with session_scope(self._engine) as session:
+            team = records.team_by_code(session=session, code=inp.team_code)
+            person = session.get(Person, inp.person_id)
+            if team is None or person is None:
+                raise RuntimeError(f"team {inp.team_code!r} or person {inp.person_id} missing")
+            transition = session.get(Transition, inp.transition_id)
+            if transition is None:
+                # event_time is the step-down's start: what the repeat-crisis checks count from.
+                transition = Transition(
+                    id=inp.transition_id, kind="step_down", stage="recorded", person_id=person.id,
+                    team_id=team.id, owner_id=inp.monitoring_owner_id,
+                    clinician_id=inp.requested_by_id, event_time=inp.requested_at,
+                    policy_version=inp.policy.fingerprint, source="clinician",
+                    summary={"step_up_id": inp.step_up_id,
+                             "contingency": inp.contingency.model_dump(mode="json")})
+                session.add(transition)
+                session.flush()
+                session.add(StepDownPlan(
+                    transition_id=transition.id, team_id=team.id, person_id=person.id,
+                    monitoring_owner_id=inp.monitoring_owner_id, step_up_id=inp.step_up_id,
+                    stabilization=inp.stabilization.model_dump(mode="json"),
+                    contingency=inp.contingency.model_dump(mode="json"),
+                    taper_dates=[d.isoformat() for d in request.taper_dates],
+                    started_at=inp.requested_at))
+                records.append_event(
+                    session=session, key=f"{inp.transition_id}:recorded", at=inp.requested_at,
+                    action="transition.recorded", transition_id=transition.id, person_id=person.id,
+                    actor_id=inp.requested_by_id,
+                    detail={"kind": "step_down", "policy_version": inp.policy.fingerprint,
+                            "step_up_id": inp.step_up_id,
+                            "overrides": inp.stabilization.overrides})
+                if inp.step_up_id and session.get(Transition, inp.step_up_id) is not None:
+                    records.append_event(
+                        session=session, key=f"{inp.transition_id}:follows", at=inp.requested_at,
+                        action="step_up.stepped_down_to", transition_id=inp.step_up_id,
+                        person_id=person.id, actor_id=inp.requested_by_id,
+                        detail={"step_down_id": inp.transition_id})
+            return RecordedStepDown(person_id=person.id, team_id=team.id,
+                                    owner_id=transition.owner_id, time_zone=person.time_zone)
+
+    @activity.defn
+    def update_step_down_plan(self, update: StepDownPlanUpdate) -> None:
+        with session_scope(self._engine) as session:
+            row = session.get(StepDownPlan, update.transition_id)
+            if row is None:
+                raise RuntimeError(f"step-down {update.transition_id} not recorded yet")
+            for name, value in update.fields.model_dump(exclude_none=True, mode="json").items():
+                if name == "discharged_at":
+                    value = update.fields.discharged_at
+                setattr(row, name, value)
+            session.add(row)
+
+    @activity.defn
+    async def start_fast_track_step_up(self, request: FastTrack) -> str:
+        """The step-up starts at once, straight to the urgent huddle; it records its own link
+        back to this step-down (`source_transition_id`)."""
+        if self._client is None:
+            raise RuntimeError("no Temporal client: the worker must pass one")
+        inp = StepUpInput(
+            transition_id=request.step_up_id, person_id=request.person_id,
+            team_code=request.team_code, origin=StepUpOrigin.early_warning,
+            urgency=Urgency.urgent,
+            reason=f"Early warning sign during the step-down ({request.severity}): {request.sign}",
+            indicators=StepUpIndicators(risk_indicators=[request.sign[:200]]),
+            requested_by_id=request.reported_by_id, requested_at=request.at,
+            policy=request.policy, source_transition_id=request.step_down_id)
+        await self._client.start_workflow(
+            STEP_UP_WORKFLOW, inp, id=request.step_up_id, task_queue=self._task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+        return request.step_up_id
+
+    @activity.defn
+    def step_up_decision(self, step_up_id: str) -> str | None:
+        """The huddle's decision on the fast-track step-up, once it has one (from its row,
+        which the step-up writes when it decides)."""
+        with session_scope(self._engine) as session:
+            row = session.get(StepUpRequest, step_up_id)
+            return row.decision if row is not None else None
