@@ -143,6 +143,7 @@ class AvoidanceState(BaseModel):
     reviews: list[AvoidanceReviewKind] = Field(default_factory=list)
     carer_updates: list[str] = Field(default_factory=list)
     open_tasks: dict[int, str] = Field(default_factory=dict)
+    event_count: int = 0  # idempotency keys of the transition's writes
     outcome: AvoidanceOutcome | None = None
     outcome_reason: str | None = None
     episode_seconds: float | None = None

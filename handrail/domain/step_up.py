@@ -153,6 +153,7 @@ class StepUpState(BaseModel):
     reviews: list[StepUpReviewKind] = Field(default_factory=list)
     open_tasks: dict[int, str] = Field(default_factory=dict)
     outcome: StepUpOutcome | None = None
+    event_count: int = 0  # idempotency keys of the transition's writes
 
 
 def intensified_contact(policy: Policy, *, contact_id: str, transition_id: str, sequence: int,

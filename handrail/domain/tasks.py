@@ -63,7 +63,7 @@ class TaskKind(StrEnum):
 # review, confirm-proposal …) on the transition, never by ticking them off a task list.
 ANSWERED_BY_ACTION = frozenset({
     TaskKind.confirm_step_up_proposal, TaskKind.step_up_huddle, TaskKind.step_up_escalation,
-    TaskKind.step_up_review, TaskKind.avoidance_decision, TaskKind.avoidance_escalation,
+    TaskKind.step_up_review, TaskKind.exit_plan, TaskKind.avoidance_decision, TaskKind.avoidance_escalation,
     TaskKind.avoidance_review, TaskKind.avoidance_threshold,
 })
 

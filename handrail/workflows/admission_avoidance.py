@@ -266,8 +266,8 @@ class AdmissionAvoidance:
                                     thresholds=detail["thresholds"], dissent=detail["dissent"])
         self._decision = command
         await self._effects.decided("admission_avoidance", command.decision.value,
-                                    command.rationale, actor, detail,
-                                    TaskKind.avoidance_decision, TaskKind.avoidance_escalation)
+                                    command.rationale, actor, TaskKind.avoidance_decision,
+                                    TaskKind.avoidance_escalation, detail=detail)
         return state
 
     @decide.validator
@@ -290,8 +290,9 @@ class AdmissionAvoidance:
         task_kinds = ((TaskKind.avoidance_threshold,) if kind == "threshold"
                       else (TaskKind.avoidance_review,))
         await self._effects.decided(f"admission_avoidance_{kind}", command.decision.value,
-                                    command.reason, actor, {"crossed": self._crossing},
-                                    *task_kinds, TaskKind.avoidance_escalation)
+                                    command.reason, actor, *task_kinds,
+                                    TaskKind.avoidance_escalation,
+                                    detail={"crossed": self._crossing})
         self._answer = command
         return self._state
 

@@ -19,16 +19,11 @@ with workflow.unsafe.imports_passed_through():
     from ..activities.admission_avoidance import AvoidanceActivities
     from ..activities.avoidance_contracts import AvoidanceEpisodeFields, AvoidanceEpisodeUpdate
     from ..activities.contracts import (
-        DecisionRecord,
-        HandOverTask,
         SendChannel,
         SendStatus,
         SendToPerson,
-        TransitionUpdate,
     )
-    from ..activities.records import RecordActivities
     from ..domain.admission_avoidance import (
-        AvoidanceStage,
         contact_times,
         episode_contact,
         missed_in_a_row,
@@ -39,9 +34,10 @@ with workflow.unsafe.imports_passed_through():
     from ..domain.messaging import render
     from ..domain.policy import CarerMoment
     from ..domain.step_up import Escalation
-    from ..domain.tasks import Role, TaskKind
-    from .common import STORE, finish_task, open_task, send_to_person, wait_until
+    from ..domain.tasks import Role
+    from .common import STORE, send_to_person, wait_until
     from .contact import Contact
+    from .transition_record import TransitionRecord
 
 if TYPE_CHECKING:
     from .admission_avoidance import AdmissionAvoidance
@@ -117,7 +113,7 @@ class EpisodeContacts:
             self.missed_since_decision.append(False)
         self.active, state.active_contact_id = None, None
         if outcome.supervisor_task_id is not None:
-            await episode._effects.adopt(outcome.supervisor_task_id)
+            await episode._effects.adopt_supervisor_task(outcome.supervisor_task_id)
 
     @staticmethod
     async def _result(handle: workflow.ChildWorkflowHandle, contact_id: str) -> ContactResult:
@@ -151,70 +147,21 @@ def _run_of_misses(missed: list[bool]) -> int:
     return run
 
 
-class EpisodeEffects:
-    """Everything the episode writes: its transition, its own row, tasks, decisions, carers."""
+class EpisodeEffects(TransitionRecord):
+    """Everything the episode writes: its transition, tasks and decisions (as every pathway
+    does), and its own row and the carer's updates."""
 
     def __init__(self, episode: AdmissionAvoidance) -> None:
+        super().__init__(episode._state)
         self._episode = episode
-        self._count = 0
         self._carer_sends: list[asyncio.Task] = []
         self._carer_count = 0
-
-    def key(self, name: str) -> str:
-        self._count += 1
-        return f"{self._episode._state.transition_id}:{name}:{self._count}"
-
-    async def stage(self, stage: AvoidanceStage, action: str | None, detail: dict, *,
-                    actor_id: int | None = None, **fields: object) -> None:
-        state = self._episode._state
-        state.stage = stage
-        await workflow.execute_activity_method(
-            RecordActivities.update_transition,
-            TransitionUpdate(transition_id=state.transition_id, key=self.key(action or "fields"),
-                             at=workflow.now(), action=action or "transition.updated",
-                             actor_id=actor_id, detail=detail,
-                             fields={"stage": stage.value, **fields}), **STORE)
-
-    async def event(self, action: str, detail: dict, *, actor_id: int | None = None) -> None:
-        await self.stage(self._episode._state.stage, action, detail, actor_id=actor_id)
-
-    async def fields(self, **fields: object) -> None:
-        await self.stage(self._episode._state.stage, None, {}, **fields)
 
     async def episode(self, **fields: object) -> None:
         await workflow.execute_activity_method(
             AvoidanceActivities.update_avoidance_episode,
             AvoidanceEpisodeUpdate(transition_id=self._episode._state.transition_id,
                                    fields=AvoidanceEpisodeFields(**fields)), **STORE)
-
-    async def task(self, key: str, kind: TaskKind, title: str, *, due: datetime,
-                   owner_id: int | None = None, role: Role | None = None,
-                   priority: str = "routine") -> int:
-        state = self._episode._state
-        return await open_task(
-            state.open_tasks, key=f"{state.transition_id}:{key}", transition_id=state.transition_id,
-            team_id=state.team_id, kind=kind, title=title, due=due, owner_id=owner_id, role=role,
-            priority=priority)
-
-    async def finish_task(self, task_id: int, status: str, actor_id: int | None, note: str | None) -> None:
-        await finish_task(self._episode._state.open_tasks, task_id, status, actor_id, note)
-
-    async def finish_tasks(self, kinds: set[TaskKind], status: str, actor_id: int | None,
-                           note: str) -> None:
-        values = {k.value for k in kinds}
-        for task_id, kind in list(self._episode._state.open_tasks.items()):
-            if kind in values:
-                await self.finish_task(task_id, status, actor_id, note)
-
-    async def decided(self, kind: str, decision: str, reason: str, actor: Actor, detail: dict,
-                      *task_kinds: TaskKind) -> None:
-        """The decision on the record (who, when, why, dissent), and its tasks done."""
-        await workflow.execute_activity_method(
-            RecordActivities.record_decision,
-            DecisionRecord(key=self.key(kind), transition_id=self._episode._state.transition_id,
-                           kind=kind, decision=decision, reason=reason, decided_by_id=actor.id,
-                           decided_at=workflow.now(), detail=detail), **STORE)
-        await self.finish_tasks(set(task_kinds), "completed", actor.id, reason)
 
     async def escalated(self, level: int, role: Role, started: datetime) -> None:
         state, now = self._episode._state, workflow.now()
@@ -223,13 +170,6 @@ class EpisodeEffects:
         await self.event("admission_avoidance.escalated",
                          {"level": level, "to_role": role.value, "waited_seconds": waited})
         await self.episode(escalation_level=len(state.escalations))
-
-    async def adopt(self, task_id: int) -> None:
-        """The ladder ended without reaching the person: the supervisor's task is the episode's."""
-        await workflow.execute_activity_method(
-            RecordActivities.hand_over_task,
-            HandOverTask(task_id=task_id, workflow_id=workflow.info().workflow_id), **STORE)
-        self._episode._state.open_tasks[task_id] = TaskKind.supervisor_decision.value
 
     def tell_carer_soon(self, moment: CarerMoment) -> None:
         """In the background: a carer's update waiting for the morning holds up no contact."""

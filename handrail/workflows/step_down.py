@@ -10,8 +10,6 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from ..activities.contracts import HandOverTask
-    from ..activities.records import RecordActivities
     from ..activities.step_down import RecordStepDown, StepDownActivities
     from ..domain.consent import ReplyKind, classify_reply
     from ..domain.contact import ContactResult, ContactResultKind, OutcomeReport, PersonReply
@@ -42,17 +40,16 @@ with workflow.unsafe.imports_passed_through():
         slower,
         taper_dates,
     )
-    from ..domain.tasks import Role, TaskKind
+    from ..domain.tasks import ANSWERED_BY_ACTION, Role, TaskKind
     from .common import STORE, wait_until
     from .contact import Contact
     from .step_down_after import StepDownAfterTaper
     from .step_down_effects import StepDownEffects
+    from .transition_record import TransitionRecord
 
 # A new run after this many contacts: ten contacts with their ladders in one history would
 # reach thousands of events; four keep each run small and the replay of one run quick.
 CONTACTS_PER_RUN = 4
-# Tasks answered by an action of their own (which records what was decided).
-_ACTION_TASKS = {TaskKind.exit_plan.value}
 _ADJUSTABLE = (StepDownStage.recorded, StepDownStage.tapering, StepDownStage.paused)
 
 
@@ -65,6 +62,7 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
         self._state = inp.carried or StepDownState(
             transition_id=inp.transition_id, step_up_id=inp.step_up_id,
             owner_id=inp.monitoring_owner_id)
+        self._transition = TransitionRecord(self._state)
         self._recorded = inp.carried is not None
         self._contact: workflow.ChildWorkflowHandle | None = None
         self._current = None  # the planned contact in progress
@@ -111,7 +109,7 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
             recorded.person_id, recorded.team_id, recorded.owner_id)
         state.time_zone = recorded.time_zone
         self._recorded = True
-        await self._set_stage(StepDownStage.tapering, "step_down.started", {
+        await self._transition.stage(StepDownStage.tapering, "step_down.started", {
             "monitoring_owner_id": state.owner_id, "step_up_id": state.step_up_id,
             "contacts_planned": len(state.remaining),
             "overridden": sorted(self._input.stabilization.overrides)})
@@ -164,13 +162,13 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
         until = state.paused_until
         if until > workflow.now():
             if state.stage != StepDownStage.paused:
-                await self._set_stage(StepDownStage.paused, None, {}, next_due_at=until)
+                await self._transition.stage(StepDownStage.paused, None, {}, next_due_at=until)
             await wait_until(lambda: state.paused_until != until or self._closing is not None
                              or state.re_escalation_id is not None, until)
             return True
         state.anchor = anchor_after_pause(state.anchor, until)
         state.paused_until = None
-        await self._set_stage(StepDownStage.tapering, "step_down.resumed",
+        await self._transition.stage(StepDownStage.tapering, "step_down.resumed",
                               {"paused_until": until.isoformat()})
         return True
 
@@ -196,11 +194,7 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
         self._contact = None
         state.active_contact_id = None
         if result.supervisor_task_id is not None:
-            await workflow.execute_activity_method(
-                RecordActivities.hand_over_task,
-                HandOverTask(task_id=result.supervisor_task_id,
-                             workflow_id=workflow.info().workflow_id), **STORE)
-            state.open_tasks[result.supervisor_task_id] = TaskKind.supervisor_decision.value
+            await self._transition.adopt_supervisor_task(result.supervisor_task_id)
         return result
 
     async def _counted(self, result: ContactResult) -> None:
@@ -217,12 +211,12 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
         if result.kind == ContactResultKind.made:
             state.contacts_made += 1
         if review_due_after_misses(state.consecutive_misses, self._policy.missed_contacts_for_review):
-            await self._task(f"review-{result.contact_id}", TaskKind.step_down_review,
+            await self._transition.task(f"review-{result.contact_id}", TaskKind.step_down_review,
                              f"{state.consecutive_misses} taper contacts missed in a row: review "
                              "the plan with the person", owner_id=state.owner_id,
                              role=Role.clinician, due=workflow.now() + self._policy.review_due,
                              priority="urgent")
-            await self._event("step_down.review_requested",
+            await self._transition.event("step_down.review_requested",
                               {"consecutive_misses": state.consecutive_misses})
 
     # --- staff actions (updates) ----------------------------------------------------------
@@ -249,7 +243,7 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
         state.adjustments.append(Adjustment(kind=command.kind, reason=command.reason, by_id=actor.id,
                                             at=now, contacts_left=len(state.remaining)))
         self._plan_changed = True
-        await self._decided("taper_adjustment", command.kind.value, command.reason, actor, detail={
+        await self._transition.decided("taper_adjustment", command.kind.value, command.reason, actor, detail={
             "by": command.by, "until": command.until.isoformat() if command.until else None,
             "contacts_left": len(state.remaining)})
         await self._plan_dates()
@@ -279,8 +273,9 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
     @workflow.update
     async def exit_plan(self, command: ExitPlan, actor: Actor) -> StepDownState:
         self._state.exit_plan = command
-        await self._decided("step_down_exit_plan", "signposted", command.note or "exit plan recorded",
-                            actor, TaskKind.exit_plan, detail={"signposting": command.signposting})
+        await self._transition.decided(
+            "step_down_exit_plan", "signposted", command.note or "exit plan recorded", actor,
+            TaskKind.exit_plan, detail={"signposting": command.signposting})
         await self._update_plan(exit_plan=command.model_dump(mode="json"))
         return self._state
 
@@ -302,7 +297,7 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
 
     @workflow.update
     async def complete_task(self, command: CompleteTask, actor: Actor) -> StepDownState:
-        await self._finish_task(command.task_id, "completed", actor.id, command.note)
+        await self._transition.finish_task(command.task_id, "completed", actor.id, command.note)
         return self._state
 
     @complete_task.validator
@@ -311,7 +306,7 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
         if kind is None:
             raise ApplicationError(f"task {command.task_id} is not open on this step-down",
                                    type="StageConflict")
-        if kind in _ACTION_TASKS:
+        if kind in ANSWERED_BY_ACTION:
             raise ApplicationError("answer this task with exit-plan, which records the signposting",
                                    type="InvalidAction")
 
@@ -319,7 +314,7 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
     async def reassign(self, command: Reassign, actor: Actor) -> StepDownState:
         await workflow.wait_condition(lambda: self._recorded)
         previous, self._state.owner_id = self._state.owner_id, command.owner_id
-        await self._set_stage(self._state.stage, "transition.reassigned",
+        await self._transition.stage(self._state.stage, "transition.reassigned",
                               {"from_owner_id": previous, "to_owner_id": command.owner_id,
                                "reason": command.reason}, actor_id=actor.id, owner_id=command.owner_id)
         await self._update_plan(monitoring_owner_id=command.owner_id)
@@ -334,7 +329,8 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
     @workflow.update
     async def close(self, command: CloseStepDown, actor: Actor) -> StepDownState:
         self._closing = (command, actor)
-        await self._decided("step_down_close", StepDownOutcome.disengaged.value, command.reason, actor)
+        await self._transition.decided("step_down_close", StepDownOutcome.disengaged.value,
+                                       command.reason, actor)
         await self._stop_contact()
         return self._state
 
@@ -356,12 +352,12 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
         answer = classify_reply(reply.text, opted_out=False)
         if answer.kind in (ReplyKind.help, ReplyKind.opt_in, ReplyKind.opt_out):
             return  # consent keywords are the messaging layer's
-        await self._event("person.replied", {"message_id": reply.message_id,
+        await self._transition.event("person.replied", {"message_id": reply.message_id,
                                              "rating": answer.rating})
         if self._state.awaiting_check_in_reply:
             self._check_in_answer = answer
         elif answer.kind != ReplyKind.yes:
-            await self._task(self._key("reply"), TaskKind.read_reply,
+            await self._transition.task(self._transition.key("reply"), TaskKind.read_reply,
                              "The person replied: read it and respond", owner_id=self._state.owner_id,
                              due=workflow.now() + self._policy.supervisor_decision_due)
         if (self._state.stage != StepDownStage.closed
@@ -379,10 +375,11 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
             return
         self._state.repeat_crisis_ids.append(event.transition_id)
         if self._state.stage != StepDownStage.closed:
-            await self._task(f"repeat-crisis-{event.transition_id}", TaskKind.re_presentation_review,
-                             "Crisis presentation during the step-down: review the plan",
-                             owner_id=self._state.owner_id,
-                             due=workflow.now() + self._policy.fast_track_task_due, priority="urgent")
+            await self._transition.task(
+                f"repeat-crisis-{event.transition_id}", TaskKind.re_presentation_review,
+                "Crisis presentation during the step-down: review the plan",
+                owner_id=self._state.owner_id,
+                due=workflow.now() + self._policy.fast_track_task_due, priority="urgent")
 
     @workflow.query
     def status(self) -> StepDownState:

@@ -44,10 +44,10 @@ class StepDownAfterTaper:
         state, policy = self._state, self._policy
         if state.exit_plan is None:
             due = workflow.now() + policy.exit_planning_due
-            await self._set_stage(StepDownStage.exit_planning, "step_down.taper_completed",
+            await self._transition.stage(StepDownStage.exit_planning, "step_down.taper_completed",
                                   {"contacts_made": state.contacts_made,
                                    "contacts_missed": state.contacts_missed}, next_due_at=due)
-            await self._task("exit-plan", TaskKind.exit_plan,
+            await self._transition.task("exit-plan", TaskKind.exit_plan,
                              "Taper complete: agree the exit plan and onward signposting",
                              owner_id=state.owner_id, role=Role.clinician, due=due)
         while state.exit_plan is None:
@@ -62,7 +62,7 @@ class StepDownAfterTaper:
         if state.discharged_at is None:
             state.discharged_at = workflow.now()
             await self._update_plan(discharged_at=state.discharged_at)
-            await self._set_stage(StepDownStage.post_discharge, "step_down.discharged",
+            await self._transition.stage(StepDownStage.post_discharge, "step_down.discharged",
                                   {"signposting": state.exit_plan.signposting},
                                   next_due_at=check_in_times(state.discharged_at,
                                                              self._policy.check_ins_after)[0]
@@ -92,7 +92,7 @@ class StepDownAfterTaper:
             state.awaiting_check_in_reply = False
             await self._check_in_call(number, "The check-in message could not be sent: call the person")
             return
-        await self._event("step_down.check_in_sent", {"check_in": number})
+        await self._transition.event("step_down.check_in_sent", {"check_in": number})
         answered = await wait_until(lambda: self._check_in_answer is not None
                                     or self._interrupted_after_taper(),
                                     workflow.now() + policy.check_in_reply_within)
@@ -103,13 +103,13 @@ class StepDownAfterTaper:
             return
         good = check_in_reply_is_good(confirmed=answer.kind == ReplyKind.yes, rating=answer.rating,
                                       good_at_or_above=policy.check_in_good_rating_at_or_above)
-        await self._event("step_down.check_in_answered",
+        await self._transition.event("step_down.check_in_answered",
                           {"check_in": number, "rating": answer.rating, "good": good})
         if not good:
             await self._check_in_call(number, "The check-in answer is worrying: call the person")
 
     async def _check_in_call(self, number: int, title: str) -> None:
-        await self._task(f"check-in-{number}-call", TaskKind.check_in_call, title,
+        await self._transition.task(f"check-in-{number}-call", TaskKind.check_in_call, title,
                          owner_id=self._state.owner_id, role=Role.clinician, priority="urgent",
                          due=workflow.now() + self._policy.fast_track_task_due)
 

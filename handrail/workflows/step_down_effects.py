@@ -9,15 +9,12 @@ on a timer (deterministic: each reading is an activity result in the history).
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from ..activities.contracts import CancelOpenTasks, DecisionRecord, TransitionUpdate
+    from ..activities.contracts import CancelOpenTasks
     from ..activities.records import RecordActivities
     from ..activities.step_down import FastTrack, StepDownActivities, StepDownPlanFields, StepDownPlanUpdate
-    from ..domain.handoff import Actor
     from ..domain.ids import fast_track_step_up_id
     from ..domain.step_down import (
         EarlyWarning,
@@ -27,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ..domain.taper import anchor_after_pause, at_or_above, taper_dates
     from ..domain.tasks import Role, TaskKind
-    from .common import STORE, finish_task, open_task, wait_until
+    from .common import STORE, wait_until
     from .contact import Contact
 
 _APPROVED = {"approve", "modify"}
@@ -45,11 +42,11 @@ class StepDownEffects:
                           and state.re_escalation_id is None)
         record = WarningRecord(sign=warning.sign, severity=warning.severity, at=now, source=source)
         state.warnings.append(record)
-        await self._set_stage(state.stage, "step_down.early_warning",
+        await self._transition.stage(state.stage, "step_down.early_warning",
                               {"sign": warning.sign, "severity": warning.severity.value,
                                "source": source, "fast_track": starts_step_up, "note": warning.note},
                               actor_id=actor_id)
-        await self._task(f"warning-{number}", TaskKind.early_warning,
+        await self._transition.task(f"warning-{number}", TaskKind.early_warning,
                          f"Early warning sign ({warning.severity.value}): act on the contingency plan",
                          owner_id=state.owner_id, role=Role.clinician,
                          due=now + policy.fast_track_task_due, priority="urgent")
@@ -69,14 +66,14 @@ class StepDownEffects:
                       severity=warning.severity.value, reported_by_id=actor_id, at=now,
                       policy=self._input.policy), **STORE)
         await self._update_plan(re_escalation_id=step_up_id)
-        await self._event("step_down.re_escalated", {"step_up_id": step_up_id})
+        await self._transition.event("step_down.re_escalated", {"step_up_id": step_up_id})
 
     async def _await_re_escalation(self, resume_stage: StepDownStage) -> None:
         """Held until the fast-track step-up is decided: approved, the step-down ends
         re-escalated; declined, the taper (or the check-ins) carry on from now."""
         state = self._state
         step_up_id = state.re_escalation_id
-        await self._set_stage(StepDownStage.awaiting_re_escalation, None, {}, next_due_at=None)
+        await self._transition.stage(StepDownStage.awaiting_re_escalation, None, {}, next_due_at=None)
         while True:
             decision = await workflow.execute_activity_method(
                 StepDownActivities.step_up_decision, step_up_id, **STORE)
@@ -86,12 +83,12 @@ class StepDownEffects:
                              workflow.now() + self._policy.re_escalation_recheck)
         if decision in _APPROVED:
             state.outcome = StepDownOutcome.re_escalated
-            await self._event("step_down.re_escalation_approved",
+            await self._transition.event("step_down.re_escalation_approved",
                               {"step_up_id": step_up_id, "decision": decision})
             return
         state.re_escalation_id = None
         state.anchor = anchor_after_pause(state.anchor, workflow.now())
-        await self._set_stage(resume_stage, "step_down.re_escalation_declined",
+        await self._transition.stage(resume_stage, "step_down.re_escalation_declined",
                               {"step_up_id": step_up_id, "decision": decision})
 
     async def _stop_contact(self) -> None:
@@ -115,41 +112,13 @@ class StepDownEffects:
                                 business_status=f"step-down {outcome.value}"), **STORE)
         state.open_tasks.clear()
         await self._update_plan(outcome=outcome.value)
-        await self._set_stage(StepDownStage.closed, "transition.closed",
+        await self._transition.stage(StepDownStage.closed, "transition.closed",
                               {"outcome": outcome.value, "re_escalation_ids": state.re_escalation_ids},
                               status="closed", outcome=outcome.value, closed_at=now, next_due_at=None)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return state
 
     # --- effects ----------------------------------------------------------------------------
-
-    def _key(self, name: str) -> str:
-        self._state.event_count += 1
-        return f"{self._state.transition_id}:{name}:{self._state.event_count}"
-
-    async def _decided(self, kind: str, decision: str, reason: str, actor: Actor,
-                       *task_kinds: TaskKind, detail: dict | None = None) -> None:
-        await workflow.execute_activity_method(
-            RecordActivities.record_decision,
-            DecisionRecord(key=self._key(kind), transition_id=self._state.transition_id, kind=kind,
-                           decision=decision, reason=reason, decided_by_id=actor.id,
-                           decided_at=workflow.now(), detail=detail or {}), **STORE)
-        kinds = {k.value for k in task_kinds}
-        for task_id, task_kind in list(self._state.open_tasks.items()):
-            if task_kind in kinds:
-                await self._finish_task(task_id, "completed", actor.id, reason)
-
-    async def _task(self, key: str, kind: TaskKind, title: str, *, due: datetime,
-                    owner_id: int | None = None, role: Role | None = None,
-                    priority: str = "routine") -> int:
-        state = self._state
-        return await open_task(
-            state.open_tasks, key=f"{state.transition_id}:{key}", transition_id=state.transition_id,
-            team_id=state.team_id, kind=kind, title=title, due=due, owner_id=owner_id, role=role,
-            priority=priority)
-
-    async def _finish_task(self, task_id: int, status: str, actor_id: int | None, note: str) -> None:
-        await finish_task(self._state.open_tasks, task_id, status, actor_id, note)
 
     async def _update_plan(self, **fields: object) -> None:
         await workflow.execute_activity_method(
@@ -162,20 +131,4 @@ class StepDownEffects:
         state = self._state
         await self._update_plan(taper_dates=taper_dates(state.anchor, state.remaining),
                                 adjustments=len(state.adjustments))
-        await self._set_fields(next_due_at=(taper_dates(state.anchor, state.remaining) or [None])[0])
-
-    async def _event(self, action: str, detail: dict) -> None:
-        await self._set_stage(self._state.stage, action, detail)
-
-    async def _set_fields(self, **fields: object) -> None:
-        await self._set_stage(self._state.stage, None, {}, **fields)
-
-    async def _set_stage(self, stage: StepDownStage, action: str | None, detail: dict, *,
-                         actor_id: int | None = None, **fields: object) -> None:
-        self._state.stage = stage
-        await workflow.execute_activity_method(
-            RecordActivities.update_transition,
-            TransitionUpdate(transition_id=self._state.transition_id,
-                             key=self._key(action or "fields"), at=workflow.now(),
-                             action=action or "transition.updated", actor_id=actor_id,
-                             detail=detail, fields={"stage": stage.value, **fields}), **STORE)
+        await self._transition.fields(next_due_at=(taper_dates(state.anchor, state.remaining) or [None])[0])

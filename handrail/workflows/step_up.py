@@ -9,7 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from ..activities.contracts import CancelOpenTasks, DecisionRecord, HandOverTask, TransitionUpdate
+    from ..activities.contracts import CancelOpenTasks
     from ..activities.records import RecordActivities
     from ..activities.step_up import StepUpActivities
     from ..activities.step_up_contracts import (
@@ -37,9 +37,10 @@ with workflow.unsafe.imports_passed_through():
         intensified_contact,
     )
     from ..domain.tasks import ANSWERED_BY_ACTION, Role, TaskKind
-    from .common import STORE, finish_task, open_task, wait_until
+    from .common import STORE, wait_until
     from .contact import Contact
     from .step_up_capacity import CapacityWait
+    from .transition_record import TransitionRecord
 
 
 
@@ -61,7 +62,7 @@ class StepUp:
         self._step_down_started = False
         self._proposal_unconfirmed = False
         self._capacity = CapacityWait(self)
-        self._event_count = 0
+        self._transition = TransitionRecord(self._state)
 
     @workflow.run
     async def run(self, inp: StepUpInput) -> StepUpState:
@@ -98,15 +99,15 @@ class StepUp:
         """A proposal goes to the huddle once the clinician confirms it, or when nobody has
         answered by the deadline: escalation must not depend on someone remembering."""
         due = workflow.now() + self._policy.proposal_confirmation_due
-        await self._set_stage(StepUpStage.awaiting_confirmation, "step_up.proposed",
+        await self._transition.stage(StepUpStage.awaiting_confirmation, "step_up.proposed",
                               {"crossed_rules": self._input.crossed_rules}, next_due_at=due)
-        task_id = await self._task("confirm", TaskKind.confirm_step_up_proposal,
+        task_id = await self._transition.task("confirm", TaskKind.confirm_step_up_proposal,
                                    "Confirm or dismiss the step-up Handrail proposed",
                                    owner_id=self._state.owner_id, role=Role.clinician, due=due)
         if not await wait_until(lambda: self._confirmation is not None, due):
             self._proposal_unconfirmed = True  # a late answer is refused: the huddle has it now
-            await self._finish_task(task_id, "cancelled", None, "went to the huddle unconfirmed")
-            await self._event("step_up.proposal_unconfirmed", {"was_due": due.isoformat()})
+            await self._transition.finish_task(task_id, "cancelled", None, "went to the huddle unconfirmed")
+            await self._transition.event("step_up.proposal_unconfirmed", {"was_due": due.isoformat()})
             return True
         return self._confirmation.confirm
 
@@ -116,11 +117,11 @@ class StepUp:
         urgent = state.urgency == Urgency.urgent
         due = started + (policy.decision_due_urgent if urgent else policy.decision_due_routine)
         state.decision_due = due
-        await self._set_stage(StepUpStage.awaiting_decision, "step_up.huddle_requested",
+        await self._transition.stage(StepUpStage.awaiting_decision, "step_up.huddle_requested",
                               {"urgency": state.urgency.value, "decision_due": due.isoformat()},
                               next_due_at=due)
         priority = "urgent" if urgent else "routine"
-        await self._task("huddle", TaskKind.step_up_huddle,
+        await self._transition.task("huddle", TaskKind.step_up_huddle,
                          "Step-up huddle: approve, modify or decline", role=policy.huddle_role,
                          due=due, priority=priority)
         decided = lambda: self._decision is not None  # noqa: E731
@@ -128,12 +129,12 @@ class StepUp:
             # No decision in time: up the ladder, each level a task, every wait measured.
             for level, rung in enumerate(policy.escalation_ladder, start=1):
                 rung_due = workflow.now() + rung.wait
-                await self._task(f"escalation-{level}", TaskKind.step_up_escalation,
+                await self._transition.task(f"escalation-{level}", TaskKind.step_up_escalation,
                                  f"Step-up decision overdue: decide (escalation level {level})",
                                  role=rung.role, due=rung_due, priority="urgent")
                 await self._escalated(state.escalations, level, rung.role, started, "step_up.escalated")
                 await self._update_request(escalation_level=level)
-                await self._set_fields(next_due_at=rung_due)
+                await self._transition.fields(next_due_at=rung_due)
                 if await wait_until(decided, rung_due):
                     break
             await wait_until(decided, None)
@@ -147,7 +148,7 @@ class StepUp:
         state.period_ends_at = start + period
         state.periods += 1
         self._period_over = False
-        await self._set_stage(StepUpStage.intensified, "step_up.period_started",
+        await self._transition.stage(StepUpStage.intensified, "step_up.period_started",
                               {"period": state.periods, "ends_at": state.period_ends_at.isoformat(),
                                "contact_frequency_seconds": state.contact_frequency.total_seconds()},
                               next_due_at=state.period_ends_at)
@@ -174,7 +175,7 @@ class StepUp:
                 made_at = result.made_at or workflow.now()
                 self._state.first_intensified_contact_at = made_at
                 await self._update_request(first_intensified_contact_at=made_at)
-                await self._event("step_up.first_intensified_contact",
+                await self._transition.event("step_up.first_intensified_contact",
                                   {"contact_id": result.contact_id, "after_decision_seconds":
                                    (made_at - self._state.decided_at).total_seconds()})
             appointment += frequency
@@ -204,42 +205,36 @@ class StepUp:
         return result
 
     async def _adopt_supervisor_task(self, task_id: int) -> None:
-        """The ladder ended without reaching the person: the supervisor's task outlives the
-        contact, so the step-up answers for it (completed from the task list, cancelled at
-        closure) while the next contact and the review go on."""
-        await workflow.execute_activity_method(
-            RecordActivities.hand_over_task,
-            HandOverTask(task_id=task_id, workflow_id=workflow.info().workflow_id), **STORE)
-        self._state.open_tasks[task_id] = TaskKind.supervisor_decision.value
-        await self._event("step_up.contact_ladder_exhausted", {"task_id": task_id})
+        await self._transition.adopt_supervisor_task(task_id)
+        await self._transition.event("step_up.contact_ladder_exhausted", {"task_id": task_id})
 
     async def _await_review(self) -> StepUpReview:
         state = self._state
         due = workflow.now() + self._policy.review_due
         state.review_due = due
         self._review = None
-        await self._set_stage(StepUpStage.awaiting_review, "step_up.review_due",
+        await self._transition.stage(StepUpStage.awaiting_review, "step_up.review_due",
                               {"period": state.periods}, next_due_at=due)
-        await self._task(f"review-{state.periods}", TaskKind.step_up_review,
+        await self._transition.task(f"review-{state.periods}", TaskKind.step_up_review,
                          "Review the step-up: continue, step down or escalate to acute services",
                          owner_id=state.lead_id, role=Role.clinician, due=due)
         if not await wait_until(lambda: self._review is not None, due):
-            await self._task(f"review-{state.periods}-overdue", TaskKind.step_up_escalation,
+            await self._transition.task(f"review-{state.periods}-overdue", TaskKind.step_up_escalation,
                              "Step-up review overdue", role=self._policy.huddle_role,
                              due=workflow.now() + self._policy.supervisor_decision_due,
                              priority="urgent")
-            await self._event("step_up.review_overdue", {"was_due": due.isoformat()})
+            await self._transition.event("step_up.review_overdue", {"was_due": due.isoformat()})
             await wait_until(lambda: self._review is not None, None)
         return self._review
 
     async def _hand_over_to_step_down(self) -> None:
         """The hook for the step-down taper: until `StepDown` exists, the lead starts it by
         hand and completes this task; the step-up closes when they have."""
-        self._step_down_task_id = await self._task(
+        self._step_down_task_id = await self._transition.task(
             "start-step-down", TaskKind.start_step_down, "Start the step-down taper",
             owner_id=self._state.lead_id, role=Role.clinician,
             due=workflow.now() + self._policy.review_due)
-        await self._set_stage(self._state.stage, "step_up.step_down_requested",
+        await self._transition.stage(self._state.stage, "step_up.step_down_requested",
                               {"task_id": self._step_down_task_id}, next_due_at=None)
         await wait_until(lambda: self._step_down_started, None)
 
@@ -254,7 +249,7 @@ class StepUp:
                                 business_status=f"step-up {outcome.value}"), **STORE)
         state.open_tasks.clear()
         await self._update_request(outcome=outcome.value)
-        await self._set_stage(StepUpStage.closed, "transition.closed", {"outcome": outcome.value},
+        await self._transition.stage(StepUpStage.closed, "transition.closed", {"outcome": outcome.value},
                               status="closed", outcome=outcome.value, closed_at=now,
                               next_due_at=None)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -278,7 +273,7 @@ class StepUp:
         if command.urgency is not None:
             self._state.urgency = command.urgency
             await self._update_request(urgency=command.urgency.value)
-        await self._decided("step_up_proposal", "confirm" if command.confirm else "dismiss",
+        await self._transition.decided("step_up_proposal", "confirm" if command.confirm else "dismiss",
                             command.reason, actor, TaskKind.confirm_step_up_proposal)
         return self._state
 
@@ -306,11 +301,11 @@ class StepUp:
             fields = {"lead_id": command.lead_id, "contact_frequency_seconds": int(seconds)}
         await self._update_request(decision=command.decision.value, decided_at=now,
                                    decided_by_id=actor.id, **fields)
-        await self._decided("step_up_huddle", command.decision.value, command.reason, actor,
+        await self._transition.decided("step_up_huddle", command.decision.value, command.reason, actor,
                             TaskKind.step_up_huddle, TaskKind.step_up_escalation, detail=detail)
         if state.lead_id is not None and state.lead_id != state.owner_id:
             state.owner_id = state.lead_id  # the lead owns the step-up from here on
-            await self._set_fields(owner_id=state.lead_id)
+            await self._transition.fields(owner_id=state.lead_id)
         return state
 
     @decide.validator
@@ -324,7 +319,7 @@ class StepUp:
     async def review(self, command: StepUpReview, actor: Actor) -> StepUpState:
         self._review = command
         self._state.reviews.append(command.decision)
-        await self._decided("step_up_review", command.decision.value, command.reason, actor,
+        await self._transition.decided("step_up_review", command.decision.value, command.reason, actor,
                             TaskKind.step_up_review, TaskKind.step_up_escalation,
                             detail={"period": self._state.periods})
         return self._state
@@ -350,7 +345,7 @@ class StepUp:
     async def complete_task(self, command: CompleteTask, actor: Actor) -> StepUpState:
         if command.task_id == self._step_down_task_id:
             self._step_down_started = True
-        await self._finish_task(command.task_id, "completed", actor.id, command.note)
+        await self._transition.finish_task(command.task_id, "completed", actor.id, command.note)
         return self._state
 
     @complete_task.validator
@@ -374,60 +369,16 @@ class StepUp:
 
     # --- effects ------------------------------------------------------------------------
 
-    def _key(self, name: str) -> str:
-        self._event_count += 1
-        return f"{self._state.transition_id}:{name}:{self._event_count}"
-
-    async def _decided(self, kind: str, decision: str, reason: str, actor: Actor,
-                       *task_kinds: TaskKind, detail: dict | None = None) -> None:
-        """The decision on the record (who, when, why), and the tasks that asked for it done."""
-        await workflow.execute_activity_method(
-            RecordActivities.record_decision,
-            DecisionRecord(key=self._key(kind), transition_id=self._state.transition_id, kind=kind,
-                           decision=decision, reason=reason, decided_by_id=actor.id,
-                           decided_at=workflow.now(), detail=detail or {}), **STORE)
-        kinds = {k.value for k in task_kinds}
-        for task_id, task_kind in list(self._state.open_tasks.items()):
-            if task_kind in kinds:
-                await self._finish_task(task_id, "completed", actor.id, reason)
-
     async def _escalated(self, ladder: list, level: int, role: Role, started: datetime,
                          action: str) -> None:
         now = workflow.now()
         waited = (now - started).total_seconds()
         ladder.append(Escalation(level=level, role=role.value, at=now, waited_seconds=waited))
-        await self._event(action, {"level": level, "to_role": role.value, "waited_seconds": waited})
-
-    async def _task(self, key: str, kind: TaskKind, title: str, *, due: datetime,
-                    owner_id: int | None = None, role: Role | None = None,
-                    priority: str = "routine") -> int:
-        state = self._state
-        return await open_task(
-            state.open_tasks, key=f"{state.transition_id}:{key}", transition_id=state.transition_id,
-            team_id=state.team_id, kind=kind, title=title, due=due, owner_id=owner_id, role=role,
-            priority=priority)
-
-    async def _finish_task(self, task_id: int, status: str, actor_id: int | None, note: str) -> None:
-        await finish_task(self._state.open_tasks, task_id, status, actor_id, note)
+        await self._transition.event(action, {"level": level, "to_role": role.value,
+                                              "waited_seconds": waited})
 
     async def _update_request(self, **fields: object) -> None:
         await workflow.execute_activity_method(
             StepUpActivities.update_step_up_request,
             StepUpRequestUpdate(transition_id=self._state.transition_id,
                                 fields=StepUpRequestFields(**fields)), **STORE)
-
-    async def _event(self, action: str, detail: dict) -> None:
-        await self._set_stage(self._state.stage, action, detail)
-
-    async def _set_fields(self, **fields: object) -> None:
-        await self._set_stage(self._state.stage, None, {}, **fields)
-
-    async def _set_stage(self, stage: StepUpStage, action: str | None, detail: dict, *,
-                         actor_id: int | None = None, **fields: object) -> None:
-        self._state.stage = stage
-        await workflow.execute_activity_method(
-            RecordActivities.update_transition,
-            TransitionUpdate(transition_id=self._state.transition_id,
-                             key=self._key(action or "fields"), at=workflow.now(),
-                             action=action or "transition.updated", actor_id=actor_id,
-                             detail=detail, fields={"stage": stage.value, **fields}), **STORE)

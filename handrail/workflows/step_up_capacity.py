@@ -39,7 +39,7 @@ class CapacityWait:
             started = claim.waiting_since or workflow.now()
             ladder = policy.capacity_escalation
             level, next_escalation = 0, started + ladder[0].wait
-            await step_up._set_stage(StepUpStage.awaiting_capacity, "step_up.waiting_for_capacity",
+            await step_up._transition.stage(StepUpStage.awaiting_capacity, "step_up.waiting_for_capacity",
                                      {"waiting_since": started.isoformat()},
                                      next_due_at=next_escalation)
             while claim.slot_id is None:
@@ -53,7 +53,7 @@ class CapacityWait:
                         and workflow.now() >= next_escalation:
                     rung = ladder[level]
                     level += 1
-                    await step_up._task(
+                    await step_up._transition.task(
                         f"capacity-{level}", TaskKind.step_up_capacity_escalation,
                         "Approved step-up waiting for a slot: find capacity", role=rung.role,
                         due=workflow.now() + rung.wait, priority="urgent")
@@ -61,15 +61,15 @@ class CapacityWait:
                                              "step_up.capacity_escalated")
                     next_escalation = (workflow.now() + ladder[level].wait
                                        if level < len(ladder) else None)
-                    await step_up._set_fields(next_due_at=next_escalation)
+                    await step_up._transition.fields(next_due_at=next_escalation)
             for task_id, kind in list(state.open_tasks.items()):
                 if kind == TaskKind.step_up_capacity_escalation.value:
-                    await step_up._finish_task(task_id, "completed", None, "slot assigned")
+                    await step_up._transition.finish_task(task_id, "completed", None, "slot assigned")
         state.slot_id, state.slot_claimed_at = claim.slot_id, claim.claimed_at
         waited = ((claim.claimed_at - state.waiting_since).total_seconds()
                   if state.waiting_since and claim.claimed_at else 0.0)
-        await step_up._event("step_up.slot_claimed", {"slot_id": claim.slot_id, "label": claim.label,
-                                                      "waited_seconds": waited})
+        await step_up._transition.event("step_up.slot_claimed", {
+            "slot_id": claim.slot_id, "label": claim.label, "waited_seconds": waited})
 
     async def release(self) -> None:
         """Give the slot back; the store hands it to the longest-waiting request (urgent
@@ -78,7 +78,7 @@ class CapacityWait:
         released = await workflow.execute_activity_method(
             StepUpActivities.release_step_up_slot,
             SlotRequest(transition_id=state.transition_id, at=workflow.now()), **STORE)
-        await self._step_up._event("step_up.slot_released",
+        await self._step_up._transition.event("step_up.slot_released",
                                    {"slot_id": released.slot_id, "handed_to": released.handed_to})
         if released.handed_to is not None:
             try:

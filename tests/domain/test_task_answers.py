@@ -17,3 +17,7 @@ def test_the_ladders_supervisor_task_is_the_handoffs_decision_but_elsewhere_ackn
 def test_ordinary_tasks_are_completed_from_the_list() -> None:
     assert not answered_by_action(TaskKind.outreach_call, "handoff-1")
     assert not answered_by_action(TaskKind.medication_reconciliation, "handoff-1")
+
+
+def test_the_step_downs_exit_plan_is_answered_by_its_action() -> None:
+    assert answered_by_action(TaskKind.exit_plan, "stepdown-1")
