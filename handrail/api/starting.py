@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from sqlalchemy import func
 from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -13,7 +16,7 @@ from ..domain.ids import handoff_workflow_id
 from ..domain.notification import HandoffNotification
 from ..domain.policy import Policy
 from ..observability.metrics import NOTIFICATIONS_REPEATED, WORKFLOWS_STARTED
-from ..store.models import Team
+from ..store.models import Team, Transition
 from .errors import StartRefused
 
 HANDOFF_WORKFLOW = "PostCrisisHandoff"
@@ -68,3 +71,40 @@ async def start_handoff(
         return workflow_id, False
     WORKFLOWS_STARTED.labels(HANDOFF_WORKFLOW).inc()
     return workflow_id, True
+
+
+# --- what every pathway's start checks (step-up, step-down) ---------------------------------
+
+
+def requesting_team(*, session: Session, team_ids: Collection[int], code: str | None) -> Team:
+    """The team a request is made for: named, or the requester's only team (refused, naming
+    `team`, when it is ambiguous or not theirs)."""
+    if code is None:
+        if len(team_ids) != 1:
+            raise StartRefused("team", "you belong to several teams: name the team")
+        return session.get(Team, next(iter(team_ids)))
+    team = session.exec(select(Team).where(Team.code == code)).first()
+    if team is None or team.id not in team_ids:
+        raise StartRefused("team", f"{code!r} is not one of your teams")
+    return team
+
+
+def on_caseload(*, session: Session, person_id: int, team_id: int) -> bool:
+    # The team's caseload: people with a transition of the team. Unknown people and another
+    # team's people get the same answer, so the route tells nobody who exists elsewhere.
+    return session.exec(select(Transition.id).where(
+        Transition.person_id == person_id, Transition.team_id == team_id)).first() is not None
+
+
+def open_transition_of(*, session: Session, person_id: int, kind: str) -> str | None:
+    """The person's open transition of this kind: a repeated request answers with it."""
+    return session.exec(select(Transition.id).where(
+        Transition.person_id == person_id, Transition.kind == kind,
+        Transition.status == "open")).first()
+
+
+def earlier_transitions(*, session: Session, person_id: int, kind: str) -> int:
+    """How many of this kind the person had: part of the next one's keyed workflow id."""
+    return session.exec(select(func.count()).select_from(Transition).where(
+        Transition.person_id == person_id, Transition.kind == kind)).one()
+

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -29,7 +28,7 @@ from ..deps import (
     require,
 )
 from ..errors import StartRefused
-from .step_ups import _on_caseload, _team_of
+from ..starting import earlier_transitions, on_caseload, open_transition_of, requesting_team
 
 log = logging.getLogger(__name__)
 STEP_DOWN_WORKFLOW = "StepDown"
@@ -105,21 +104,18 @@ async def start_step_down(
     policy: PolicyDep,
     temporal: TemporalConnectionDep,
 ) -> StepDownStarted:
-    team = _team_of(session, user, request.team)
-    if not _on_caseload(session, request.person_id, team.id):
+    team = requesting_team(session=session, team_ids=user.team_ids, code=request.team)
+    if not on_caseload(session=session, person_id=request.person_id, team_id=team.id):
         raise StartRefused("person_id", f"not on the caseload of team {team.code}")
     _check_stabilization(request, policy)
     owner_id = _monitoring_owner(session, request, user, team.id)
     step_up = _followed_step_up(session, request, team.id)
-    already = session.exec(select(Transition.id).where(
-        Transition.person_id == request.person_id, Transition.kind == "step_down",
-        Transition.status == "open")).first()
+    already = open_transition_of(session=session, person_id=request.person_id, kind="step_down")
     if already is not None:
         response.status_code = status.HTTP_200_OK
         return StepDownStarted(transition_id=already, status_url=f"/api/transitions/{already}")
     client = await temporal.client()  # after the input checks: bad input is 422 even now
-    earlier = session.exec(select(func.count()).select_from(Transition).where(
-        Transition.person_id == request.person_id, Transition.kind == "step_down")).one()
+    earlier = earlier_transitions(session=session, person_id=request.person_id, kind="step_down")
     transition_id = requested_step_down_workflow_id(
         key=settings.handoff_id_key(), person_id=request.person_id, earlier_step_downs=earlier)
     try:

@@ -7,15 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response, status
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func
-from sqlmodel import Session, select
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from ...domain.ids import requested_step_up_workflow_id
 from ...domain.step_up import StepUpIndicators, StepUpInput, StepUpOrigin, Urgency
 from ...store.capacity import capacity_board
-from ...store.models import Team, Transition
 from ...store.types import utcnow
 from ..deps import (
     MAX_ROW_ID,
@@ -27,6 +24,7 @@ from ..deps import (
     require,
 )
 from ..errors import StartRefused
+from ..starting import earlier_transitions, on_caseload, open_transition_of, requesting_team
 
 STEP_UP_WORKFLOW = "StepUp"
 router = APIRouter(tags=["step-ups"])
@@ -48,22 +46,6 @@ class StepUpStarted(BaseModel):
     status_url: str
 
 
-def _team_of(session: Session, user: Principal, code: str | None) -> Team:
-    if code is None:
-        if len(user.team_ids) != 1:
-            raise StartRefused("team", "you belong to several teams: name the team")
-        return session.get(Team, next(iter(user.team_ids)))
-    team = session.exec(select(Team).where(Team.code == code)).first()
-    if team is None or team.id not in user.team_ids:
-        raise StartRefused("team", f"{code!r} is not one of your teams")
-    return team
-
-
-def _on_caseload(session: Session, person_id: int, team_id: int) -> bool:
-    # The team's caseload: people with a transition of the team. Unknown people and another
-    # team's people get the same answer, so the route tells nobody who exists elsewhere.
-    return session.exec(select(Transition.id).where(
-        Transition.person_id == person_id, Transition.team_id == team_id)).first() is not None
 
 
 @router.post("/api/step-ups", status_code=status.HTTP_202_ACCEPTED, response_model=StepUpStarted,
@@ -78,18 +60,15 @@ async def request_step_up(
     policy: PolicyDep,
     temporal: TemporalConnectionDep,
 ) -> StepUpStarted:
-    team = _team_of(session, user, request.team)
-    if not _on_caseload(session, request.person_id, team.id):
+    team = requesting_team(session=session, team_ids=user.team_ids, code=request.team)
+    if not on_caseload(session=session, person_id=request.person_id, team_id=team.id):
         raise StartRefused("person_id", f"not on the caseload of team {team.code}")
-    already = session.exec(select(Transition.id).where(
-        Transition.person_id == request.person_id, Transition.kind == "step_up",
-        Transition.status == "open")).first()
+    already = open_transition_of(session=session, person_id=request.person_id, kind="step_up")
     if already is not None:
         response.status_code = status.HTTP_200_OK
         return StepUpStarted(transition_id=already, status_url=f"/api/transitions/{already}")
     client = await temporal.client()  # after the input checks: bad input is 422 even now
-    earlier = session.exec(select(func.count()).select_from(Transition).where(
-        Transition.person_id == request.person_id, Transition.kind == "step_up")).one()
+    earlier = earlier_transitions(session=session, person_id=request.person_id, kind="step_up")
     transition_id = requested_step_up_workflow_id(
         key=settings.handoff_id_key(), person_id=request.person_id, earlier_step_ups=earlier)
     started = StepUpStarted(transition_id=transition_id, status_url=f"/api/transitions/{transition_id}")
