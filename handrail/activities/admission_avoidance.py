@@ -10,7 +10,7 @@ from temporalio import activity
 from ..domain.tasks import Role
 from ..store import records
 from ..store.db import session_scope
-from ..store.models import AvoidanceEpisode, Carer, Person, Transition, TransitionFeedback
+from ..store.models import AvoidanceEpisode, Carer, Transition, TransitionFeedback
 from ..store.types import utcnow
 from .avoidance_contracts import (
     AvoidanceEpisodeUpdate,
@@ -29,10 +29,8 @@ class AvoidanceActivities:
     def record_avoidance(self, request: RecordAvoidance) -> RecordedAvoidance:
         inp = request.input
         with session_scope(self._engine) as session:
-            team = records.team_by_code(session=session, code=inp.team_code)
-            person = session.get(Person, inp.person_id)
-            if team is None or person is None:
-                raise RuntimeError(f"team {inp.team_code!r} or person {inp.person_id} missing")
+            team, person = records.team_and_person(session=session, team_code=inp.team_code,
+                                                   person_id=inp.person_id)
             transition = session.get(Transition, inp.transition_id)
             if transition is None:
                 owner_id = inp.requested_by_id

@@ -15,7 +15,7 @@ from ..domain.step_down import StepDownInput
 from ..domain.step_up import StepUpIndicators, StepUpInput, StepUpOrigin, Urgency
 from ..store import records
 from ..store.db import session_scope
-from ..store.models import Person, StepDownPlan, StepUpRequest, Transition
+from ..store.models import StepDownPlan, StepUpRequest, Transition
 
 STEP_UP_WORKFLOW = "StepUp"
 
@@ -76,10 +76,8 @@ class StepDownActivities:
     def record_step_down(self, request: RecordStepDown) -> RecordedStepDown:
         inp = request.input
         with session_scope(self._engine) as session:
-            team = records.team_by_code(session=session, code=inp.team_code)
-            person = session.get(Person, inp.person_id)
-            if team is None or person is None:
-                raise RuntimeError(f"team {inp.team_code!r} or person {inp.person_id} missing")
+            team, person = records.team_and_person(session=session, team_code=inp.team_code,
+                                                   person_id=inp.person_id)
             transition = session.get(Transition, inp.transition_id)
             if transition is None:
                 # event_time is the step-down's start: what the repeat-crisis checks count from.

@@ -19,7 +19,7 @@ from ..domain.step_up import StepUpIndicators, StepUpInput, StepUpOrigin, Urgenc
 from ..domain.tasks import Role
 from ..store import capacity, records
 from ..store.db import session_scope
-from ..store.models import Indicator, Person, StepUpRequest, Team, Transition
+from ..store.models import Indicator, StepUpRequest, Team, Transition
 from .step_up_contracts import (
     IndicatorNote,
     IndicatorNoted,
@@ -49,10 +49,8 @@ class StepUpActivities:
     def record_step_up(self, request: RecordStepUp) -> RecordedStepUp:
         inp = request.input
         with session_scope(self._engine) as session:
-            team = records.team_by_code(session=session, code=inp.team_code)
-            person = session.get(Person, inp.person_id)
-            if team is None or person is None:
-                raise RuntimeError(f"team {inp.team_code!r} or person {inp.person_id} missing")
+            team, person = records.team_and_person(session=session, team_code=inp.team_code,
+                                                   person_id=inp.person_id)
             transition = session.get(Transition, inp.transition_id)
             if transition is None:
                 clinician_id = inp.requested_by_id or self._clinician_of(session, inp, team.id)

@@ -36,6 +36,27 @@ class LadderAction(StrEnum):
 OUTREACH_ACTIONS = {LadderAction.message, LadderAction.call, LadderAction.coordinator_task}
 
 
+def _require_positive(model: BaseModel, *names: str) -> None:
+    for name in names:
+        if getattr(model, name) <= timedelta(0):
+            raise ValueError(f"{name} must be a positive duration")
+
+
+def _check_intensive_contacts(model: BaseModel) -> None:
+    """What a pathway of intensified contacts (step-up, admission avoidance) must hold: its
+    escalation ladder asks only deciders, contacts fit in the period, and the contact ladder
+    ends with the supervisor."""
+    for level in model.escalation_ladder:
+        if level.role not in model.decision_roles:
+            raise ValueError(f"escalation_ladder: {level.role.value} is not one of decision_roles")
+    if model.contact_frequency > model.period:
+        raise ValueError("contact_frequency must not be longer than period")
+    if any(offset <= timedelta(0) for offset in model.reminders_before):
+        raise ValueError("reminders_before offsets must be positive durations")
+    if model.fallback_ladder[-1].action != LadderAction.supervisor_escalation:
+        raise ValueError("fallback_ladder must end with a supervisor_escalation step")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -104,12 +125,9 @@ class HandoffPolicy(Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> HandoffPolicy:
-        for name in (
-            "consent_confirmation_due", "booking_due", "first_contact_due", "outcome_grace",
-            "medication_reconciliation_due", "re_presentation_window", "supervisor_decision_due",
-        ):
-            if getattr(self, name) <= timedelta(0):
-                raise ValueError(f"{name} must be a positive duration")
+        _require_positive(self, "consent_confirmation_due", "booking_due", "first_contact_due",
+                          "outcome_grace", "medication_reconciliation_due", "re_presentation_window",
+                          "supervisor_decision_due")
         if self.booking_due > self.first_contact_due:
             raise ValueError("booking_due must not be later than first_contact_due")
         if any(offset <= timedelta(0) for offset in self.reminders_before):
@@ -177,24 +195,14 @@ class StepUpPolicy(Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> StepUpPolicy:
-        for name in ("proposal_confirmation_due", "decision_due_routine", "decision_due_urgent",
-                     "capacity_recheck", "contact_frequency", "first_contact_within", "period",
-                     "outcome_grace", "supervisor_decision_due", "review_due"):
-            if getattr(self, name) <= timedelta(0):
-                raise ValueError(f"{name} must be a positive duration")
+        _require_positive(self, "proposal_confirmation_due", "decision_due_routine", "decision_due_urgent",
+                          "capacity_recheck", "contact_frequency", "first_contact_within", "period",
+                          "outcome_grace", "supervisor_decision_due", "review_due")
         if self.decision_due_urgent > self.decision_due_routine:
             raise ValueError("decision_due_urgent must not be later than decision_due_routine")
         if self.huddle_role not in self.decision_roles:
             raise ValueError("huddle_role must be one of decision_roles")
-        for level in self.escalation_ladder:
-            if level.role not in self.decision_roles:
-                raise ValueError(f"escalation_ladder: {level.role.value} is not one of decision_roles")
-        if self.contact_frequency > self.period:
-            raise ValueError("contact_frequency must not be longer than period")
-        if any(offset <= timedelta(0) for offset in self.reminders_before):
-            raise ValueError("reminders_before offsets must be positive durations")
-        if self.fallback_ladder[-1].action != LadderAction.supervisor_escalation:
-            raise ValueError("fallback_ladder must end with a supervisor_escalation step")
+        _check_intensive_contacts(self)
         return self
 
 
@@ -252,11 +260,9 @@ class StepDownPolicy(Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> StepDownPolicy:
-        for name in ("supervisor_decision_due", "review_due", "fast_track_task_due",
-                     "re_escalation_recheck", "exit_planning_due", "check_in_reply_within",
-                     "repeat_crisis_window"):
-            if getattr(self, name) <= timedelta(0):
-                raise ValueError(f"{name} must be a positive duration")
+        _require_positive(self, "supervisor_decision_due", "review_due", "fast_track_task_due",
+                          "re_escalation_recheck", "exit_planning_due", "check_in_reply_within",
+                          "repeat_crisis_window")
         if any(offset <= timedelta(0) for offset in [*self.reminders_before, *self.check_ins_after]):
             raise ValueError("reminders_before and check_ins_after must be positive durations")
         if self.fallback_ladder[-1].action != LadderAction.supervisor_escalation:
@@ -312,24 +318,14 @@ class AdmissionAvoidancePolicy(Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> AdmissionAvoidancePolicy:
-        for name in ("decision_due", "period", "contact_frequency", "first_contact_within",
-                     "outcome_grace", "supervisor_decision_due", "review_every", "review_due",
-                     "threshold_decision_due"):
-            if getattr(self, name) <= timedelta(0):
-                raise ValueError(f"{name} must be a positive duration")
+        _require_positive(self, "decision_due", "period", "contact_frequency", "first_contact_within",
+                          "outcome_grace", "supervisor_decision_due", "review_every", "review_due",
+                          "threshold_decision_due")
         if self.decision_role not in self.decision_roles:
             raise ValueError("decision_role must be one of decision_roles")
         if self.threshold_role not in self.decision_roles:
             raise ValueError("threshold_role must be one of decision_roles")
-        for level in self.escalation_ladder:
-            if level.role not in self.decision_roles:
-                raise ValueError(f"escalation_ladder: {level.role.value} is not one of decision_roles")
-        if self.contact_frequency > self.period:
-            raise ValueError("contact_frequency must not be longer than period")
-        if any(offset <= timedelta(0) for offset in self.reminders_before):
-            raise ValueError("reminders_before offsets must be positive durations")
-        if self.fallback_ladder[-1].action != LadderAction.supervisor_escalation:
-            raise ValueError("fallback_ladder must end with a supervisor_escalation step")
+        _check_intensive_contacts(self)
         return self
 
 

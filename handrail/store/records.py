@@ -73,6 +73,16 @@ def team_by_code(*, session: Session, code: str) -> Team | None:
     return session.exec(select(Team).where(Team.code == code)).first()
 
 
+def team_and_person(*, session: Session, team_code: str, person_id: int) -> tuple[Team, Person]:
+    """The two rows every pathway's record step starts from; the API checked both, so a miss
+    here is a fault to retry, not a refusal."""
+    team = team_by_code(session=session, code=team_code)
+    person = session.get(Person, person_id)
+    if team is None or person is None:
+        raise RuntimeError(f"team {team_code!r} or person {person_id} missing")
+    return team, person
+
+
 def pick_staff(*, session: Session, team_id: int, role: str) -> Staff | None:
     """The active member of the team in that role with the fewest open tasks: simple fair load."""
     open_tasks = (
