@@ -46,8 +46,6 @@ class StepUpStarted(BaseModel):
     status_url: str
 
 
-
-
 @router.post("/api/step-ups", status_code=status.HTTP_202_ACCEPTED, response_model=StepUpStarted,
              responses={200: {"model": StepUpStarted,
                               "description": "A step-up is already open for this person"}})
