@@ -1,5 +1,6 @@
 """`handrail report assurance --week 2026-W48 [--team CODE]`: the weekly assurance in the
 terminal, the stored report where the schedule has written it, otherwise counted now.
+`handrail report refresh-measures`: rebuild every handoff's stored measure clocks.
 
 Registered by cli/main.py with `app.add_typer(report_app, name="report")`.
 """
@@ -14,11 +15,12 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from ..config import get_settings
 from ..domain.assurance import CHECK_TITLES, AssuranceCheck, IsoWeek, last_complete_week
 from ..domain.policy import PolicyError
-from ..store import assurance
+from ..store import assurance, measure_facts
 from ..store.db import make_engine, session_scope
 from ..store.types import utcnow
 
-report_app = typer.Typer(no_args_is_help=True, help="Reports: the weekly assurance.")
+report_app = typer.Typer(no_args_is_help=True,
+                         help="Reports: the weekly assurance; rebuilding the measure clocks.")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -53,6 +55,26 @@ def assurance_command(
                     session=session, team_id=row.id, week=iso_week, policy=policy.assurance,
                     policy_version=policy.fingerprint, workflow_id=None, at=utcnow())
                 typer.echo(render(row.code, report, stored=stored is not None))
+    except (OperationalError, ProgrammingError) as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise _fail(f"the store is not ready ({reason}); run `handrail db upgrade`", 1) from None
+    finally:
+        engine.dispose()
+
+
+@report_app.command("refresh-measures")
+def refresh_measures_command() -> None:
+    """Recompute every handoff's measure clocks from its records. They are kept current as
+    records are written; run this after loading rows around Handrail (a bulk import, a restore
+    of some tables), or to check that nothing had drifted: it prints how many rows changed."""
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(engine) as session:
+            before = measure_facts.snapshot(session)
+            written = measure_facts.refresh_all(session)
+            changed = measure_facts.changed_since(session, before)
+        typer.echo(f"recomputed the measure clocks of {written} handoffs; {changed} had changed")
     except (OperationalError, ProgrammingError) as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         raise _fail(f"the store is not ready ({reason}); run `handrail db upgrade`", 1) from None

@@ -23,7 +23,7 @@ denominator until its window closes, so this week's discharges do not drag the r
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -136,21 +136,52 @@ def first_contact(discharge: Discharge) -> datetime | None:
     return min(after) if after else None
 
 
+# --- one transition's clock, and a rate over many ---------------------------------------------
+
+RESOLUTION = timedelta(microseconds=1)  # the finest step of a recorded moment
+
+
+class Clock(NamedTuple):
+    """One measure's clock for one transition, independent of when it is read: whether its
+    window was met, and the first moment at which the window is closed. Read at `as_of`, a
+    clock not met is pending while as_of < closes_at, and counted as not met from then on."""
+
+    met: bool
+    closes_at: datetime
+
+
+def local_midnight(day: date, time_zone: ZoneInfo) -> datetime:
+    """The start of a calendar date in a zone: where a window counted in dates closes."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=time_zone)
+
+
+def rate(clocks: Iterable[tuple[str, Clock]], *, as_of: datetime,
+         excluded: dict[str, tuple[str, ...]] | None = None) -> Rate:
+    """Every figure's arithmetic: met clocks are the numerator; met and closed ones the
+    denominator; open ones not met yet are pending and enter neither."""
+    numerator, denominator, pending = [], [], []
+    for transition_id, clock in clocks:
+        if not clock.met and as_of < clock.closes_at:
+            pending.append(transition_id)
+            continue
+        denominator.append(transition_id)
+        if clock.met:
+            numerator.append(transition_id)
+    return Rate(tuple(numerator), tuple(denominator), tuple(pending), excluded or {})
+
+
 # --- the 72-hour standard, in hours ----------------------------------------------------------
 
 
+def hours_clock(d: Discharge, window: timedelta) -> Clock:
+    """A first contact up to and including discharge + window (72h00m is within)."""
+    contact = first_contact(d)
+    met = contact is not None and contact - d.discharged_at <= window
+    return Clock(met, d.discharged_at + window + RESOLUTION)
+
+
 def within_hours(discharges: Iterable[Discharge], window: timedelta, *, as_of: datetime) -> Rate:
-    numerator, denominator, pending = [], [], []
-    for d in discharges:
-        contact = first_contact(d)
-        met = contact is not None and contact - d.discharged_at <= window
-        if not met and as_of - d.discharged_at <= window:
-            pending.append(d.transition_id)  # the clock is still running
-            continue
-        denominator.append(d.transition_id)
-        if met:
-            numerator.append(d.transition_id)
-    return Rate(tuple(numerator), tuple(denominator), tuple(pending))
+    return rate(((d.transition_id, hours_clock(d, window)) for d in discharges), as_of=as_of)
 
 
 def time_to_first_contact(discharges: Iterable[Discharge]) -> Durations:
@@ -219,27 +250,25 @@ def hedis_follow_ups(discharges: Sequence[Discharge], setting: Setting, marks: S
         when = {d.transition_id: d.discharged_at for d in discharges}
         excluded = {r: kept for r, ids in excluded.items()
                     if (kept := tuple(i for i in ids if start <= when[i] < end))}
-    # FUM counts from the visit's own date, FUH from the day after the discharge.
-    first_offset = timedelta(0) if setting == Setting.emergency else timedelta(days=1)
-    found = {days: ([], [], []) for days in marks}
-    spans = [(days, timedelta(days=days), found[days]) for days in marks]
-    today_in: dict[ZoneInfo, date] = {}
-    for d in eligible:
-        tz = zone(d.time_zone, service_zone)
-        today = today_in.get(tz) or today_in.setdefault(tz, local_date(as_of, tz))
-        discharge_date = local_date(d.discharged_at, tz)
-        first = discharge_date + first_offset
-        contact_dates = [local_date(c, tz) for c in d.contacts]
-        for _days, span, (numerator, denominator, pending) in spans:
-            last = discharge_date + span
-            met = any(first <= c <= last for c in contact_dates)
-            if not met and today <= last:
-                pending.append(d.transition_id)
-                continue
-            denominator.append(d.transition_id)
-            if met:
-                numerator.append(d.transition_id)
-    return {days: Rate(tuple(n), tuple(dn), tuple(p), excluded) for days, (n, dn, p) in found.items()}
+    clocks = {d.transition_id: follow_up_clocks(d, marks, service_zone=service_zone)
+              for d in eligible}
+    return {days: rate(((i, found[days]) for i, found in clocks.items()), as_of=as_of,
+                       excluded=excluded) for days in marks}
+
+
+def follow_up_clocks(d: Discharge, marks: Sequence[int], *, service_zone: str) -> dict[int, Clock]:
+    """FUM or FUH (by the discharge's setting) at each of `marks` days, in the person's dates:
+    FUM counts from the visit's own date, FUH from the day after the discharge."""
+    tz = zone(d.time_zone, service_zone)
+    discharge_date = local_date(d.discharged_at, tz)
+    first = discharge_date + (timedelta(0) if d.setting == Setting.emergency else timedelta(days=1))
+    contact_dates = [local_date(c, tz) for c in d.contacts]
+    clocks = {}
+    for days in marks:
+        last = discharge_date + timedelta(days=days)
+        clocks[days] = Clock(any(first <= c <= last for c in contact_dates),
+                             local_midnight(last + timedelta(days=1), tz))
+    return clocks
 
 
 # --- medication reconciliation ---------------------------------------------------------------
@@ -253,43 +282,40 @@ class Reconciliation(NamedTuple):
     reconciled_by_role: str | None
 
 
+def deadline_clock(item: Reconciliation, deadline: timedelta, *, allowed_roles: Collection[str]) -> Clock:
+    """Within the policy's deadline (elapsed time from the discharge), by an allowed role."""
+    met = (item.reconciled_at is not None and item.reconciled_by_role in allowed_roles
+           and item.reconciled_at - item.discharged_at <= deadline)
+    return Clock(met, item.discharged_at + deadline + RESOLUTION)
+
+
+def mrp_window_clock(item: Reconciliation, *, service_zone: str) -> Clock:
+    """HEDIS MRP's dates, whoever reconciled: the discharge date through the 30 days after.
+    Met only when the reconciler's role is also allowed (see `reconciled_mrp`)."""
+    tz = zone(item.time_zone, service_zone)
+    first = local_date(item.discharged_at, tz)
+    last = first + timedelta(days=MRP_DAYS)
+    met = item.reconciled_at is not None and first <= local_date(item.reconciled_at, tz) <= last
+    return Clock(met, local_midnight(last + timedelta(days=1), tz))
+
+
 def reconciled_within_deadline(items: Iterable[Reconciliation], deadline: timedelta, *,
                                allowed_roles: Iterable[str], as_of: datetime) -> Rate:
-    """Within the policy's deadline (elapsed time from the discharge), by an allowed role."""
     roles = set(allowed_roles)
-    numerator, denominator, pending = [], [], []
-    for item in items:
-        met = (item.reconciled_at is not None and item.reconciled_by_role in roles
-               and item.reconciled_at - item.discharged_at <= deadline)
-        if not met and as_of - item.discharged_at <= deadline:
-            pending.append(item.transition_id)
-            continue
-        denominator.append(item.transition_id)
-        if met:
-            numerator.append(item.transition_id)
-    return Rate(tuple(numerator), tuple(denominator), tuple(pending))
+    return rate(((i.transition_id, deadline_clock(i, deadline, allowed_roles=roles)) for i in items),
+                as_of=as_of)
 
 
 def reconciled_mrp(items: Iterable[Reconciliation], *, allowed_roles: Iterable[str],
                    as_of: datetime, service_zone: str) -> Rate:
     """HEDIS MRP: on the discharge date through the 30 days after (dates), by an allowed role."""
     roles = set(allowed_roles)
-    numerator, denominator, pending = [], [], []
-    today_in: dict[ZoneInfo, date] = {}
-    for item in items:
-        tz = zone(item.time_zone, service_zone)
-        first = local_date(item.discharged_at, tz)
-        last = first + timedelta(days=MRP_DAYS)
-        met = (item.reconciled_at is not None and item.reconciled_by_role in roles
-               and first <= local_date(item.reconciled_at, tz) <= last)
-        today = today_in.get(tz) or today_in.setdefault(tz, local_date(as_of, tz))
-        if not met and today <= last:
-            pending.append(item.transition_id)
-            continue
-        denominator.append(item.transition_id)
-        if met:
-            numerator.append(item.transition_id)
-    return Rate(tuple(numerator), tuple(denominator), tuple(pending))
+
+    def clock(item: Reconciliation) -> Clock:
+        window = mrp_window_clock(item, service_zone=service_zone)
+        return window._replace(met=window.met and item.reconciled_by_role in roles)
+
+    return rate(((i.transition_id, clock(i)) for i in items), as_of=as_of)
 
 
 # --- attendance, repeat crisis, step-up and step-down ----------------------------------------
@@ -316,20 +342,16 @@ class Anchor(NamedTuple):
     next_presentation_at: datetime | None = None
 
 
+def repeat_clock(anchor: Anchor, window: timedelta) -> Clock:
+    """Another crisis presentation of the same person strictly after the anchor, up to and
+    including anchor + window."""
+    following = anchor.next_presentation_at
+    met = following is not None and anchor.at < following <= anchor.at + window
+    return Clock(met, anchor.at + window)
+
+
 def repeat_crisis(anchors: Iterable[Anchor], window: timedelta, *, as_of: datetime) -> Rate:
-    """Anchors followed by another crisis presentation of the same person within `window`
-    (strictly after the anchor, up to and including anchor + window)."""
-    numerator, denominator, pending = [], [], []
-    for anchor in anchors:
-        following = anchor.next_presentation_at
-        met = following is not None and anchor.at < following <= anchor.at + window
-        if not met and as_of < anchor.at + window:
-            pending.append(anchor.transition_id)
-            continue
-        denominator.append(anchor.transition_id)
-        if met:
-            numerator.append(anchor.transition_id)
-    return Rate(tuple(numerator), tuple(denominator), tuple(pending))
+    return rate(((a.transition_id, repeat_clock(a, window)) for a in anchors), as_of=as_of)
 
 
 def durations(pairs: Iterable[tuple[str, datetime | None, datetime | None]]) -> Durations:

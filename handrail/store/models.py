@@ -403,3 +403,41 @@ class TransitionFeedback(SQLModel, table=True):
     rating: int | None = None
     comment: str | None = Field(default=None, max_length=1000)
     answered_at: datetime | None = _when()
+
+
+class HandoffMeasure(SQLModel, table=True):
+    """Each handoff's measure clocks, kept as its records change (store/measure_facts.py), so
+    the outcome report reads one narrow row per transition instead of re-deriving every clock
+    from the contacts, admissions and presentations behind it. Derived: it can be rebuilt from
+    the other tables at any time (`handrail report refresh-measures`).
+
+    A clock is (met, closes_at): read at a moment `as_of`, a clock not met is pending while
+    as_of < closes_at (domain/measures.py `rate`). Role- and deadline-dependent parts of the
+    medication figures stay raw here, because the policy that judges them can change."""
+
+    __table_args__ = (Index("ix_handoffmeasure_team_event", "team_id", "event_time"),
+                      Index("ix_handoffmeasure_person", "person_id"))
+    transition_id: str = Field(primary_key=True, max_length=80)  # no FK: a derived row
+    person_id: int
+    team_id: int
+    event_time: datetime = _when(nullable=False)
+    discharged: bool  # false while still in the ED or on an inpatient hold: no clock runs
+    follow_up_setting: str | None = Field(default=None, max_length=20)  # emergency (FUM) | inpatient (FUH)
+    follow_up_excluded: str | None = Field(default=None, max_length=40)  # why FUM leaves it out
+    follow_up_7d_met: bool = False
+    follow_up_7d_closes_at: datetime | None = _when()
+    follow_up_30d_met: bool = False
+    follow_up_30d_closes_at: datetime | None = _when()
+    first_contact_hours: float | None = None
+    within_72h_met: bool = False
+    within_72h_closes_at: datetime = _when(nullable=False)
+    attended: int = 0
+    missed: int = 0
+    reconciled_by_role: str | None = Field(default=None, max_length=40)
+    reconciled_after_seconds: float | None = None
+    mrp_dates_met: bool = False  # reconciled within MRP's dates, whoever did it
+    mrp_closes_at: datetime = _when(nullable=False)
+    repeat_30d_met: bool = False
+    repeat_30d_closes_at: datetime = _when(nullable=False)
+    repeat_90d_met: bool = False
+    repeat_90d_closes_at: datetime = _when(nullable=False)

@@ -9,19 +9,19 @@ windows reach (a repeat presentation within 90 days), never further.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, func, or_, text
+from sqlalchemy import and_, func, or_, text, true
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from ..domain import measures as m
 from ..domain.policy import Policy
-from .models import AuditEvent, Contact, Person, Staff, StepUpRequest, Team, Transition
+from . import measure_facts
+from .models import HandoffMeasure, StepUpRequest, Team, Transition
 from .types import UTCDateTime
 
 FUM_LOOKBACK = timedelta(days=m.FUM_DEDUPLICATION_DAYS)
@@ -38,79 +38,96 @@ class Period:
     as_of: datetime  # windows still open at this moment are pending
 
 
-def _handoffs_in(team_ids: Collection[int], start: datetime, end: datetime):
-    return and_(Transition.kind == "handoff", col(Transition.team_id).in_(list(team_ids)),
-                col(Transition.event_time) >= start, col(Transition.event_time) < end)
+def _in_period(team_ids: Collection[int], period: Period):
+    f = HandoffMeasure
+    return and_(col(f.team_id).in_(list(team_ids)), col(f.event_time) >= period.start,
+                col(f.event_time) < period.end)
 
 
-class _HandoffRow(NamedTuple):
-    id: str
-    person_id: int
-    source: str | None
-    stage: str
-    event_time: datetime
-    first_contact_at: datetime | None
-    reconciled_at: datetime | None
-    reconciled_by_role: str | None
-    time_zone: str
-    first_attended_at: datetime | None
-    attended: int
-    missed: int
-    next_presentation_at: datetime | None
+class _RateSpec(NamedTuple):
+    measure: str
+    title: str
+    scope: Any  # which handoffs the figure is about
+    met: Any  # its clock met (never NULL)
+    open: Any  # its window still open at as_of (never NULL)
 
 
-def _next_presentation(person_id, after, horizon: datetime):
-    """The person's next crisis presentation (any team) after `after`: one index probe on
-    (person_id, event_time) per row, instead of loading everyone's presentations."""
-    later = aliased(Transition)
-    return (select(func.min(later.event_time, type_=UTCDateTime))
-            .where(later.kind == "handoff", later.person_id == person_id,
-                   col(later.event_time) > after, col(later.event_time) < horizon)
-            .scalar_subquery())
+def _rate_specs(period: Period, policy: Policy) -> list[_RateSpec]:
+    f = HandoffMeasure
+    as_of = period.as_of
+    roles = list(policy.handoff.medication_reconciliation_roles)
+    deadline = policy.handoff.medication_reconciliation_due
+    by_allowed_role = and_(col(f.reconciled_by_role).is_not(None),
+                           col(f.reconciled_by_role).in_(roles))
+    discharged = col(f.discharged).is_(True)
+    specs = [_RateSpec("first_contact.within_72h", "First contact within 72 hours (NHS England)",
+                       discharged, col(f.within_72h_met).is_(True), col(f.within_72h_closes_at) > as_of)]
+    for setting, name, label in (("emergency", "fum", "an ED or crisis visit (HEDIS FUM)"),
+                                 ("inpatient", "fuh", "an inpatient discharge (HEDIS FUH)")):
+        counted = and_(f.follow_up_setting == setting, col(f.follow_up_excluded).is_(None))
+        for days, met, closes in ((7, f.follow_up_7d_met, f.follow_up_7d_closes_at),
+                                  (30, f.follow_up_30d_met, f.follow_up_30d_closes_at)):
+            specs.append(_RateSpec(f"{name}.{days}d", f"Follow-up within {days} days of {label}",
+                                   counted, col(met).is_(True), col(closes) > as_of))
+    specs += [
+        _RateSpec("medication.within_policy", "Medication reconciled within the policy's deadline",
+                  discharged,
+                  and_(col(f.reconciled_after_seconds).is_not(None), by_allowed_role,
+                       col(f.reconciled_after_seconds) <= deadline.total_seconds()),
+                  col(f.event_time) >= as_of - deadline),
+        _RateSpec("medication.mrp_30d", "Medication reconciled within 30 days (HEDIS MRP)",
+                  discharged, and_(col(f.mrp_dates_met).is_(True), by_allowed_role),
+                  col(f.mrp_closes_at) > as_of),
+    ]
+    for days, met, closes in ((30, f.repeat_30d_met, f.repeat_30d_closes_at),
+                              (90, f.repeat_90d_met, f.repeat_90d_closes_at)):
+        specs.append(_RateSpec(f"repeat_crisis.{days}d",
+                               f"Crisis presentations followed by another within {days} days",
+                               true(), col(met).is_(True), col(closes) > as_of))
+    return specs
 
 
-def _load_handoffs(session: Session, team_ids: Collection[int], period: Period) -> list[_HandoffRow]:
-    """The period's handoffs (and 31 days before), each with its contacts summed up, who
-    reconciled its medication, and the person's next presentation: one query."""
-    scope = _handoffs_in(team_ids, period.start - FUM_LOOKBACK, period.end)
-    attended = case((Contact.outcome == "attended", 1), else_=0)
-    contacts = (
-        select(Contact.transition_id.label("transition_id"),
-               func.min(case((Contact.outcome == "attended", Contact.outcome_at)),
-                        type_=UTCDateTime).label("first_attended_at"),
-               func.sum(attended).label("attended"),
-               func.sum(case((Contact.outcome == "missed", 1), else_=0)).label("missed"))
-        .join(Transition, col(Transition.id) == Contact.transition_id)
-        .where(scope, col(Contact.outcome).is_not(None))
-        .group_by(Contact.transition_id)
-        .subquery())
-    # Each presentation's next one, in any team, among the people in scope: one sort, where
-    # a probe per row cost more than the rest of the query for a whole service's year.
-    presented = aliased(Transition)
-    in_scope = select(Transition.person_id).where(scope)
-    following = (
-        select(presented.id.label("id"),
-               func.lead(presented.event_time, type_=UTCDateTime).over(
-                   partition_by=presented.person_id,
-                   order_by=(presented.event_time, presented.id)).label("next_presentation_at"))
-        .where(presented.kind == "handoff", col(presented.person_id).in_(in_scope),
-               col(presented.event_time) >= period.start - FUM_LOOKBACK,
-               col(presented.event_time) < period.end + REPEAT_HORIZON)
-        .subquery())
-    reconciler = aliased(Staff)
-    statement = (
-        select(Transition.id, Transition.person_id, Transition.source, Transition.stage,
-               Transition.event_time, Transition.first_contact_at,
-               Transition.medication_reconciled_at, reconciler.role, Person.time_zone,
-               contacts.c.first_attended_at, func.coalesce(contacts.c.attended, 0),
-               func.coalesce(contacts.c.missed, 0), following.c.next_presentation_at)
-        .join(Person, col(Person.id) == Transition.person_id)
-        .join(following, following.c.id == Transition.id)
-        .outerjoin(reconciler, col(reconciler.id) == Transition.medication_reconciled_by_id)
-        .outerjoin(contacts, contacts.c.transition_id == Transition.id)
-        .where(scope)
-    )
-    return [_HandoffRow(*row) for row in _rows(session, statement)]
+def _ids(text_value: str | None) -> list[str]:
+    return text_value.split(",") if text_value else []
+
+
+def _handoff_figures(session: Session, team_ids: Collection[int], period: Period,
+                     policy: Policy) -> dict[str, dict[str, Any]]:
+    """Every handoff figure from the stored clocks: one scan of the period's rows, each
+    figure's ids gathered by the database (met; open and not met; closed and not met)."""
+    f = HandoffMeasure
+    specs = _rate_specs(period, policy)
+    ids = lambda condition: func.aggregate_strings(f.transition_id, ",").filter(condition)  # noqa: E731
+    columns = []
+    for spec in specs:
+        columns += [ids(and_(spec.scope, spec.met)), ids(and_(spec.scope, ~spec.met, spec.open)),
+                    ids(and_(spec.scope, ~spec.met, ~spec.open))]
+    reasons = ("followed_by_admission", "repeat_visit_within_31_days")
+    columns += [ids(and_(f.follow_up_setting == "emergency", f.follow_up_excluded == reason))
+                for reason in reasons]
+    row = session.execute(select(*columns).where(_in_period(team_ids, period))).one()
+    excluded = {reason: tuple(found) for reason, value in zip(reasons, row[-len(reasons):], strict=True)
+                if (found := _ids(value))}
+    figures = {}
+    for n, spec in enumerate(specs):
+        met, pending, not_met = (_ids(v) for v in row[3 * n:3 * n + 3])
+        found = m.Rate(tuple(met), tuple(met + not_met), tuple(pending),
+                       excluded if spec.measure.startswith("fum.") else {})
+        figures[spec.measure] = rate_figure(spec.measure, spec.title, found)
+    hours, attended = [], []
+    for transition_id, first_contact_hours, attended_count, missed_count in _rows(session, select(
+            f.transition_id, f.first_contact_hours, f.attended, f.missed)
+            .where(_in_period(team_ids, period), col(f.discharged).is_(True))):
+        if first_contact_hours is not None:
+            hours.append((transition_id, first_contact_hours))
+        attended.append((transition_id, attended_count, missed_count))
+    figures["first_contact.hours"] = duration_figure(
+        "first_contact.hours", "Hours from discharge to first contact",
+        m.Durations(tuple(h for _, h in hours), tuple(i for i, _ in hours)))
+    figures["follow_up.attendance"] = rate_figure(
+        "follow_up.attendance", "Follow-up contacts attended (of attended and missed; ids per contact)",
+        m.attendance(attended))
+    return figures
 
 
 def _rows(session: Session, statement) -> list[tuple]:
@@ -130,27 +147,14 @@ def _rows(session: Session, statement) -> list[tuple]:
         cursor.close()
 
 
-def _load_attended(session: Session, transition_ids: list[str]) -> dict[str, list[datetime]]:
-    """Every attended contact of a few transitions, where the first alone cannot decide."""
-    found: dict[str, list[datetime]] = defaultdict(list)
-    for chunk in (transition_ids[i:i + 1000] for i in range(0, len(transition_ids), 1000)):
-        statement = select(Contact.transition_id, Contact.outcome_at).where(
-            col(Contact.transition_id).in_(chunk), Contact.outcome == "attended",
-            col(Contact.outcome_at).is_not(None))
-        for transition_id, at in session.exec(statement).all():
-            found[transition_id].append(at)
-    return found
-
-
-def _load_admissions(session: Session, team_ids: Collection[int], period: Period):
-    """(transition id, person id, when) of inpatient admissions recorded on those handoffs."""
-    statement = (
-        select(AuditEvent.transition_id, Transition.person_id, AuditEvent.at)
-        .join(Transition, col(Transition.id) == AuditEvent.transition_id)
-        .where(AuditEvent.action == "encounter.admission",
-               _handoffs_in(team_ids, period.start - FUM_LOOKBACK, period.end))
-    )
-    return session.exec(statement).all()
+def _next_presentation(person_id, after, horizon: datetime):
+    """The person's next crisis presentation (any team) after `after`: one index probe on
+    (person_id, event_time) per step-down."""
+    later = aliased(Transition)
+    return (select(func.min(later.event_time, type_=UTCDateTime))
+            .where(later.kind == "handoff", later.person_id == person_id,
+                   col(later.event_time) > after, col(later.event_time) < horizon)
+            .scalar_subquery())
 
 
 def _load_step_downs(session: Session, team_ids: Collection[int],
@@ -183,48 +187,6 @@ def _load_step_ups(session: Session, team_ids: Collection[int], period: Period) 
 # --- assembling the figures ------------------------------------------------------------------
 
 
-def _undecided_by_first_contact(row: _HandoffRow, inpatient: bool) -> bool:
-    """Whether the first attended contact alone might not decide FUM/FUH: it may fall before
-    the clock's first date (FUH: the discharge date, within 48 hours in any zone) while a
-    later one counts. Those few transitions have all their contacts loaded."""
-    first = row.first_attended_at
-    if first is None or row.attended < 2:
-        return False
-    return first < row.event_time + timedelta(hours=48) if inpatient else first < row.event_time
-
-
-def _discharges(session: Session, handoffs: list[_HandoffRow], admissions) -> list[m.Discharge]:
-    own_admission: set[str] = set()
-    admitted_by_person: dict[int, list[datetime]] = defaultdict(list)
-    for transition_id, person_id, at in admissions:
-        own_admission.add(transition_id)
-        admitted_by_person[person_id].append(at)
-    for row in handoffs:  # an inpatient discharge implies an admission before it
-        if row.source == "inpatient":
-            admitted_by_person[row.person_id].append(row.event_time)
-    # Admitted from the ED and discharged since: its clock is the inpatient discharge's.
-    inpatient = {row.id for row in handoffs if row.source == "inpatient"
-                 or (row.id in own_admission and row.stage not in HOLD_STAGES)}
-    every_contact = _load_attended(session, [
-        row.id for row in handoffs if _undecided_by_first_contact(row, row.id in inpatient)])
-    result = []
-    for row in handoffs:
-        if row.stage in HOLD_STAGES and row.id not in own_admission:
-            continue  # still in the ED: nothing to count yet
-        moments = every_contact.get(row.id) or (
-            [row.first_attended_at] if row.first_attended_at else [])
-        if row.first_contact_at is not None:
-            moments = [*moments, row.first_contact_at]
-        admitted = admitted_by_person.get(row.person_id, ())
-        result.append(m.Discharge(
-            transition_id=row.id, person_id=row.person_id, discharged_at=row.event_time,
-            setting=m.Setting.inpatient if row.id in inpatient else m.Setting.emergency,
-            time_zone=row.time_zone, contacts=tuple(moments),
-            admitted_at=() if row.id in inpatient else tuple(a for a in admitted if a >= row.event_time),
-        ))
-    return result
-
-
 def rate_figure(measure: str, title: str, rate: m.Rate) -> dict[str, Any]:
     return {
         "measure": measure, "title": title, "type": "rate",
@@ -251,73 +213,31 @@ def outcomes_report(*, session: Session, team_ids: Collection[int], period: Peri
         # JIT compiling these plans took longer than running them (1.2 s of 1.9 s measured on a
         # year of 100,000 transitions): the report's queries are many rows, simple expressions.
         session.execute(text("SET LOCAL jit = off"))
-    handoffs = _load_handoffs(session, team_ids, period)
+    measure_facts.apply_pending(session)  # this session's own writes, not yet committed
+    measure_facts.fill_missing(session, team_ids, period.start, period.end)
+    handoff = _handoff_figures(session, team_ids, period, policy)
     step_downs = _load_step_downs(session, team_ids, period)
-    discharges = _discharges(session, handoffs, _load_admissions(session, team_ids, period))
-    # Still in hospital (admitted from the ED): it stays in the discharges only so that FUM can
-    # exclude the visit; no clock from a discharge runs for it yet.
-    held = {row.id for row in handoffs if row.stage in HOLD_STAGES}
-    current = [d for d in discharges
-               if period.start <= d.discharged_at < period.end and d.transition_id not in held]
-    current_ids = {d.transition_id for d in current}
-    as_of = period.as_of
-
-    figures = [
-        duration_figure("first_contact.hours", "Hours from discharge to first contact",
-                        m.time_to_first_contact(current)),
-        rate_figure("first_contact.within_72h", "First contact within 72 hours (NHS England)",
-                    m.within_hours(current, m.SEVENTY_TWO_HOURS, as_of=as_of)),
-    ]
-    for setting, name, label in ((m.Setting.emergency, "fum", "an ED or crisis visit (HEDIS FUM)"),
-                                 (m.Setting.inpatient, "fuh", "an inpatient discharge (HEDIS FUH)")):
-        rates = m.hedis_follow_ups(discharges, setting, (7, 30), as_of=as_of, service_zone=zone,
-                                   period=(period.start, period.end))
-        figures += [rate_figure(f"{name}.{days}d", f"Follow-up within {days} days of {label}", rate)
-                    for days, rate in rates.items()]
-    figures.append(rate_figure(
-        "follow_up.attendance", "Follow-up contacts attended (of attended and missed; ids per contact)",
-        m.attendance((r.id, r.attended, r.missed) for r in handoffs if r.id in current_ids)))
-    figures += _medication_figures(handoffs, current_ids, policy, as_of, zone)
-    figures += _repeat_crisis_figures(period, handoffs, step_downs)
-    figures += _step_up_figures(_load_step_ups(session, team_ids, period), as_of)
+    order = ["first_contact.hours", "first_contact.within_72h", "fum.7d", "fum.30d", "fuh.7d",
+             "fuh.30d", "follow_up.attendance", "medication.within_policy", "medication.mrp_30d",
+             "repeat_crisis.30d", "repeat_crisis.90d"]
+    figures = [handoff[name] for name in order]
+    figures += _step_down_cohort_figures(period, step_downs)
+    figures += _step_up_figures(_load_step_ups(session, team_ids, period), period.as_of)
     figures += _step_down_figures([t for t, _ in step_downs], period)
-    return {"period": {"start": period.start, "end": period.end, "as_of": as_of,
+    return {"period": {"start": period.start, "end": period.end, "as_of": period.as_of,
                        "time_zone": zone}, "figures": figures}
 
 
-def _medication_figures(handoffs, current_ids, policy: Policy, as_of: datetime, zone: str):
-    items = [m.Reconciliation(transition_id=r.id, discharged_at=r.event_time, time_zone=r.time_zone,
-                              reconciled_at=r.reconciled_at, reconciled_by_role=r.reconciled_by_role)
-             for r in handoffs if r.id in current_ids]
-    roles = policy.handoff.medication_reconciliation_roles
-    return [
-        rate_figure("medication.within_policy", "Medication reconciled within the policy's deadline",
-                    m.reconciled_within_deadline(items, policy.handoff.medication_reconciliation_due,
-                                                 allowed_roles=roles, as_of=as_of)),
-        rate_figure("medication.mrp_30d", "Medication reconciled within 30 days (HEDIS MRP)",
-                    m.reconciled_mrp(items, allowed_roles=roles, as_of=as_of, service_zone=zone)),
-    ]
-
-
-def _repeat_crisis_figures(period: Period, handoffs: list[_HandoffRow], step_downs):
-    index = [m.Anchor(r.id, r.person_id, r.event_time, r.next_presentation_at) for r in handoffs
-             if period.start <= r.event_time < period.end]
+def _step_down_cohort_figures(period: Period, step_downs):
     # The cohort is anchored where the person was stepped down (the taper's start): a crisis
     # during the taper is the cliff edge this figure exists to show.
     cohort = [m.Anchor(t.id, t.person_id, t.event_time or t.created_at, following)
               for t, following in step_downs
               if period.start <= (t.event_time or t.created_at) < period.end]
-    figures = []
-    for days in (30, 90):
-        figures.append(rate_figure(f"repeat_crisis.{days}d",
-                                   f"Crisis presentations followed by another within {days} days",
-                                   m.repeat_crisis(index, timedelta(days=days), as_of=period.as_of)))
-    for days in (30, 90):
-        figures.append(rate_figure(
-            f"repeat_crisis.after_step_down.{days}d",
-            f"Step-downs started in the period followed by a crisis within {days} days",
-            m.repeat_crisis(cohort, timedelta(days=days), as_of=period.as_of)))
-    return figures
+    return [rate_figure(f"repeat_crisis.after_step_down.{days}d",
+                        f"Step-downs started in the period followed by a crisis within {days} days",
+                        m.repeat_crisis(cohort, timedelta(days=days), as_of=period.as_of))
+            for days in (30, 90)]
 
 
 def _step_up_figures(requests: list, as_of: datetime):
