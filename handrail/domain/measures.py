@@ -361,6 +361,12 @@ def durations(pairs: Iterable[tuple[str, datetime | None, datetime | None]]) -> 
     return Durations(tuple(h for _, h in found), tuple(i for i, _ in found))
 
 
+def share(items: Iterable[tuple[str, bool]]) -> Rate:
+    """(transition id, counted) pairs: the counted ones over all of them."""
+    listed = list(items)
+    return Rate(tuple(i for i, counted in listed if counted), tuple(i for i, _ in listed))
+
+
 def outcome_share(closed: Iterable[tuple[str, str | None]], outcomes: set[str]) -> Rate:
     """Closed transitions whose outcome is one of `outcomes`, over all closed ones."""
     items = list(closed)

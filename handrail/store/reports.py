@@ -21,7 +21,14 @@ from sqlmodel import Session, col, select
 from ..domain import measures as m
 from ..domain.policy import Policy
 from . import measure_facts
-from .models import HandoffMeasure, StepUpRequest, Team, Transition
+from .models import (
+    AvoidanceEpisode,
+    HandoffMeasure,
+    StepUpRequest,
+    Team,
+    Transition,
+    TransitionFeedback,
+)
 from .types import UTCDateTime
 
 FUM_LOOKBACK = timedelta(days=m.FUM_DEDUPLICATION_DAYS)
@@ -29,6 +36,9 @@ REPEAT_HORIZON = timedelta(days=90)  # the longest repeat-crisis window reaches 
 HOLD_STAGES = ("awaiting_discharge", "inpatient_hold")  # not (yet) discharged: no clock runs
 TAPER_COMPLETED = {"completed"}
 RE_ESCALATED = {"re_escalated", "re-escalated", "stepped_up"}
+AVOIDED = "admission_avoided"
+FEEDBACK_PATHWAYS = {"handoff": "Handoff", "step_up": "Step-up", "step_down": "Step-down",
+                     "admission_avoidance": "Admission avoidance"}
 
 
 @dataclass(frozen=True)
@@ -224,6 +234,8 @@ def outcomes_report(*, session: Session, team_ids: Collection[int], period: Peri
     figures += _step_down_cohort_figures(period, step_downs)
     figures += _step_up_figures(_load_step_ups(session, team_ids, period), period.as_of)
     figures += _step_down_figures([t for t, _ in step_downs], period)
+    figures += _avoidance_figures(_load_avoidance(session, team_ids, period), period)
+    figures += _feedback_figures(session, team_ids, period, policy)
     return {"period": {"start": period.start, "end": period.end, "as_of": period.as_of,
                        "time_zone": zone}, "figures": figures}
 
@@ -270,6 +282,68 @@ def _step_down_figures(step_downs: list, period: Period):
         rate_figure("step_down.re_escalated", "Step-down tapers closed by re-escalation",
                     m.outcome_share(closed, RE_ESCALATED)),
     ]
+
+
+def _load_avoidance(session: Session, team_ids: Collection[int], period: Period) -> list:
+    """Admission-avoidance episodes ended in the period, each with the person's next crisis
+    presentation after its end."""
+    e = AvoidanceEpisode
+    statement = select(e.transition_id, e.person_id, e.started_at, e.ended_at, e.outcome,
+                       _next_presentation(e.person_id, e.ended_at, period.end + REPEAT_HORIZON)
+                       .label("next_presentation")).where(
+        col(e.team_id).in_(list(team_ids)), col(e.ended_at) >= period.start,
+        col(e.ended_at) < period.end, col(e.outcome).is_not(None))
+    return list(session.exec(statement).all())
+
+
+def _avoidance_figures(episodes: list, period: Period):
+    avoided = [row for row in episodes if row.outcome == AVOIDED]
+    # Re-presentation is counted from the end of an avoided episode: a crisis after the person
+    # was supported at home instead of admitted.
+    anchors = [m.Anchor(row.transition_id, row.person_id, row.ended_at, row.next_presentation)
+               for row in avoided]
+    return [
+        rate_figure("admission_avoidance.avoided", "Admission-avoidance episodes ended without admission",
+                    m.outcome_share(((row.transition_id, row.outcome) for row in episodes), {AVOIDED})),
+        duration_figure("admission_avoidance.episode_length",
+                        "Admission avoided: hours from the episode's start to its end",
+                        m.durations((row.transition_id, row.started_at, row.ended_at) for row in avoided)),
+        *[rate_figure(f"repeat_crisis.after_avoidance.{days}d",
+                      f"Admissions avoided followed by a crisis presentation within {days} days",
+                      m.repeat_crisis(anchors, timedelta(days=days), as_of=period.as_of))
+          for days in (30, 90)],
+    ]
+
+
+def _feedback_figures(session: Session, team_ids: Collection[int], period: Period, policy: Policy):
+    """The person's answer at closure, by pathway: questions answered (of those asked; pending
+    while the reply window is open), and of the answers, confident (4-5) and low scores."""
+    f = TransitionFeedback
+    rows = session.exec(select(f.transition_id, f.pathway, f.asked_at, f.rating).where(
+        col(f.team_id).in_(list(team_ids)), col(f.asked_at) >= period.start,
+        col(f.asked_at) < period.end)).all()
+    if policy.feedback is None and not rows:
+        return []
+    reply_within = policy.feedback.reply_within if policy.feedback else timedelta(0)
+    low_at = policy.feedback.low_score_at_or_below if policy.feedback else 2
+    figures = []
+    for pathway in FEEDBACK_PATHWAYS:
+        asked = [row for row in rows if row.pathway == pathway]
+        answered = [row for row in asked if row.rating is not None]
+        label = FEEDBACK_PATHWAYS[pathway]
+        figures += [
+            rate_figure(f"feedback.{pathway}.answered", f"{label}: feedback questions answered",
+                        m.rate(((row.transition_id, m.Clock(row.rating is not None,
+                                                            row.asked_at + reply_within))
+                                for row in asked), as_of=period.as_of)),
+            rate_figure(f"feedback.{pathway}.confident",
+                        f"{label}: answers confident about what happens next (4 or 5 of 5)",
+                        m.share((row.transition_id, row.rating >= 4) for row in answered)),
+            rate_figure(f"feedback.{pathway}.low",
+                        f"{label}: low scores ({low_at} or less of 5), each a task for the owner",
+                        m.share((row.transition_id, row.rating <= low_at) for row in answered)),
+        ]
+    return figures
 
 
 def team_ids_for(*, session: Session, codes: Collection[str]) -> dict[str, int]:

@@ -199,3 +199,65 @@ def test_the_four_assurance_checks_each_find_their_case(session, world, policy):
     assert assurance.find(session, world.team.id, IsoWeek.parse("2026-W12"), policy.assurance) == [
         f for f in assurance.find(session, world.team.id, IsoWeek.parse("2026-W12"), policy.assurance)
         if f["check"] == "waiting_for_capacity"]  # two weeks on, only the wait goes on
+
+
+def test_admission_avoidance_figures_count_avoided_episodes_their_length_and_re_presentation(
+        session, world, policy):
+    from handrail.store.models import AvoidanceEpisode
+
+    def episode(person, outcome, started, hours):
+        transition = world.transition(person, kind="admission_avoidance", stage="closed",
+                                      event_time=started)
+        session.add(AvoidanceEpisode(transition_id=transition.id, team_id=world.team.id,
+                                     person_id=person.id, reason="crisis at home", requested_at=started,
+                                     started_at=started, ended_at=started + timedelta(hours=hours),
+                                     outcome=outcome))
+        session.flush()
+        return transition
+
+    back_soon, stayed_well, admitted_person = world.person(), world.person(), world.person()
+    day = START + timedelta(hours=9)
+    avoided = episode(back_soon, "admission_avoided", day - timedelta(days=6), 6 * 24)  # ends `day`
+    quiet = episode(stayed_well, "admission_avoided", day - timedelta(days=1), 50)
+    admitted = episode(admitted_person, "admitted", day, 30)
+    world.transition(back_soon, source="emergency_department", event_time=day + timedelta(days=29))
+    session.commit()
+
+    figures = _figures(session, world, policy)
+
+    share = figures["admission_avoidance.avoided"]
+    assert (sorted(share["numerator_ids"]), sorted(share["denominator_ids"])) == (
+        sorted([avoided.id, quiet.id]), sorted([avoided.id, quiet.id, admitted.id]))
+    length = figures["admission_avoidance.episode_length"]
+    assert (length["count"], length["median_hours"]) == (2, (144 + 50) / 2)
+    within_30 = figures["repeat_crisis.after_avoidance.30d"]
+    assert (within_30["numerator_ids"], within_30["denominator"]) == ([avoided.id], 2)
+
+
+def test_feedback_figures_by_pathway_answered_confident_and_low(session, world, policy):
+    from handrail.store.models import TransitionFeedback
+
+    asked_at = START + timedelta(days=1)
+    ratings = {"handoff": [5, 2, None], "step_down": [4], "step_up": []}
+    ids = {}
+    for pathway, scores in ratings.items():
+        for rating in scores:
+            transition = world.transition(world.person(), kind=pathway, stage="closed", event_time=asked_at)
+            session.add(TransitionFeedback(
+                transition_id=transition.id, pathway=pathway, team_id=world.team.id,
+                person_id=transition.person_id, asked_at=asked_at, rating=rating,
+                answered_at=asked_at + timedelta(hours=2) if rating else None))
+            ids.setdefault(pathway, []).append(transition.id)
+    session.commit()
+
+    open_window = _figures(session, world, policy, as_of=asked_at + timedelta(hours=3))
+    figures = _figures(session, world, policy)
+
+    handoff = ids["handoff"]
+    assert open_window["feedback.handoff.answered"]["pending_ids"] == [handoff[2]]
+    answered = figures["feedback.handoff.answered"]
+    assert (answered["numerator"], answered["denominator"]) == (2, 3)  # the window closed unanswered
+    assert figures["feedback.handoff.confident"]["numerator_ids"] == [handoff[0]]
+    assert figures["feedback.handoff.low"]["numerator_ids"] == [handoff[1]]
+    assert figures["feedback.step_down.confident"]["rate"] == 1.0
+    assert figures["feedback.step_up.answered"]["denominator"] == 0
