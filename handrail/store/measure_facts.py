@@ -176,6 +176,13 @@ def refresh(session: Session, person_ids: Collection[int]) -> int:
     written = 0
     for start in range(0, len(people), _BATCH):
         batch = people[start:start + _BATCH]
+        if session.get_bind().dialect.name == "postgresql":
+            # One refresh of a person at a time: a concurrent transaction's refresh waits here
+            # until this one commits, then reads what it wrote (read committed takes a new
+            # snapshot per statement), so the last rows written are never computed from
+            # records older than the ones they replace. SQLite writers are serial already.
+            session.execute(select(Person.id).where(col(Person.id).in_(batch))
+                            .order_by(Person.id).with_for_update())
         handoffs, moments, admissions = _load(session, batch)
         rows = compute(handoffs, moments, admissions)
         ids = [h.id for h in handoffs]

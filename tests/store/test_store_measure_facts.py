@@ -139,7 +139,8 @@ def test_refresh_measures_rebuilds_the_clocks_and_says_what_had_drifted(sqlite_e
         for n in range(3):
             _handoff(session, team, person, n, START + timedelta(days=40 * n))
         session.commit()
-        session.execute(text("UPDATE handoffmeasure SET within_72h_met = 1 WHERE transition_id = 'handoff-0001'"))
+        session.execute(text("UPDATE handoffmeasure SET within_72h_met = 1"
+                             " WHERE transition_id = 'handoff-0001'"))
         session.commit()
     try:
         first = CliRunner().invoke(app, ["report", "refresh-measures"])
@@ -221,13 +222,15 @@ def _expected(session, team_ids, period: reports.Period, policy) -> dict[str, m.
 def test_the_report_from_stored_clocks_equals_the_rules_over_the_records(session, team, policy, seed):
     rng = random.Random(seed)
     other = Team(code="south", name="South")
-    clinician, coordinator = Staff(name="Clin", role="clinician"), Staff(name="Coord", role="care_coordinator")
+    clinician = Staff(name="Clin", role="clinician")
+    coordinator = Staff(name="Coord", role="care_coordinator")
     session.add_all([other, clinician, coordinator])
     session.flush()
     _random_service(session, team, other, clinician, coordinator, rng)
     # as_of moments inside the windows (pending) and past them, in the period and after it.
     exercised = []
-    for as_of in (START + timedelta(days=12, hours=5), START + timedelta(days=33), START + timedelta(days=200)):
+    for as_of in (START + timedelta(days=12, hours=5), START + timedelta(days=33),
+                  START + timedelta(days=200)):
         period = reports.Period(START + timedelta(days=3), START + timedelta(days=31), as_of)
         report = reports.outcomes_report(session=session, team_ids=[team.id], period=period, policy=policy)
         figures = {f["measure"]: f for f in report["figures"]}
@@ -244,3 +247,58 @@ def test_the_report_from_stored_clocks_equals_the_rules_over_the_records(session
     assert exercised[0]["fum.30d"][0] > 0 and exercised[0]["repeat_crisis.90d"][0] > 0
     assert all(exercised[-1][name][1] > 0 for name in ("fum.7d", "fuh.7d", "medication.mrp_30d",
                                                        "repeat_crisis.30d", "first_contact.within_72h"))
+
+
+@pytest.mark.postgres
+def test_concurrent_writers_for_one_person_leave_clocks_computed_from_both(postgres_url):
+    """Two transactions each record a contact for one person's two handoffs. The second's
+    refresh waits for the first's commit and then sees both contacts: the rows it writes last
+    are not computed from records older than the ones they replace."""
+    import threading
+
+    from handrail.store.db import make_engine
+    from handrail.store.migrate import upgrade
+
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        with Session(engine) as session:
+            team = Team(code="north", name="North")
+            session.add(team)
+            session.flush()
+            person = _person(session)
+            first, second = (_handoff(session, team, person, n, START + timedelta(days=n))
+                             for n in (1, 2))
+            session.commit()
+            first_id, second_id = first.id, second.id
+
+        holding = Session(engine)
+        seen = START + timedelta(days=1, hours=5)  # five hours after the first discharge
+        holding.add(Contact(id=f"{first_id}.c1", transition_id=first_id, sequence=1,
+                            purpose="first_contact", appointment_at=seen, not_before=seen,
+                            due_at=seen, status="attended", outcome="attended", outcome_at=seen))
+        measure_facts.apply_pending(holding)  # holds the person's lock, not committed yet
+        finished = threading.Event()
+
+        def other_writer():
+            with Session(engine) as session:
+                at = START + timedelta(days=2, hours=6)
+                session.add(Contact(id=f"{second_id}.c1", transition_id=second_id, sequence=1,
+                                    purpose="first_contact", appointment_at=at, not_before=at,
+                                    due_at=at, status="attended", outcome="attended", outcome_at=at))
+                session.commit()
+            finished.set()
+
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        assert not finished.wait(1.0), "the second writer did not wait for the first"
+        holding.commit()
+        holding.close()
+        thread.join(10)
+        assert finished.is_set()
+
+        with Session(engine) as session:
+            stored = {row.transition_id: row.within_72h_met for row in session.exec(select(HandoffMeasure))}
+        assert stored == {first_id: True, second_id: True}
+    finally:
+        engine.dispose()
