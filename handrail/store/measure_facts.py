@@ -181,8 +181,10 @@ def refresh(session: Session, person_ids: Collection[int]) -> int:
             # until this one commits, then reads what it wrote (read committed takes a new
             # snapshot per statement), so the last rows written are never computed from
             # records older than the ones they replace. SQLite writers are serial already.
+            # FOR NO KEY UPDATE: it must not conflict with the KEY SHARE lock that inserting a
+            # row referencing the person takes, or two such writers would deadlock.
             session.execute(select(Person.id).where(col(Person.id).in_(batch))
-                            .order_by(Person.id).with_for_update())
+                            .order_by(Person.id).with_for_update(key_share=True))
         handoffs, moments, admissions = _load(session, batch)
         rows = compute(handoffs, moments, admissions)
         ids = [h.id for h in handoffs]

@@ -302,3 +302,49 @@ def test_concurrent_writers_for_one_person_leave_clocks_computed_from_both(postg
         assert stored == {first_id: True, second_id: True}
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_two_new_handoffs_for_one_person_at_once_do_not_deadlock(postgres_url):
+    """Inserting a handoff takes a KEY SHARE lock on its person; the refresh's lock must not
+    conflict with it, or two transactions each inserting one would wait for each other."""
+    import threading
+
+    from handrail.store.db import make_engine
+    from handrail.store.migrate import upgrade
+
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        with Session(engine) as session:
+            team = Team(code="north", name="North")
+            session.add(team)
+            session.flush()
+            person_id, team_id = _person(session).id, team.id
+            session.commit()
+        sessions = [Session(engine), Session(engine)]
+        for n, session in enumerate(sessions):  # both hold a KEY SHARE on the person
+            session.add(Transition(id=f"handoff-{n}", kind="handoff", person_id=person_id,
+                                   team_id=team_id, policy_version="test", stage="monitoring",
+                                   event_time=START + timedelta(days=n)))
+            session.flush()
+        errors = []
+
+        def commit(session):
+            try:
+                session.commit()
+            except Exception as error:  # a deadlock is reported here
+                errors.append(error)
+            finally:
+                session.close()
+
+        threads = [threading.Thread(target=commit, args=(s,)) for s in sessions]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        assert errors == []
+        with Session(engine) as session:
+            assert len(session.exec(select(HandoffMeasure)).all()) == 2
+    finally:
+        engine.dispose()
