@@ -6,6 +6,7 @@ at as_of moments on both sides of the windows' edges. On SQLite and PostgreSQL."
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -249,102 +250,93 @@ def test_the_report_from_stored_clocks_equals_the_rules_over_the_records(session
                                                        "repeat_crisis.30d", "first_contact.within_72h"))
 
 
+@pytest.fixture
+def pg_one_person(postgres_url):
+    """A migrated PostgreSQL store with a team and one person: (engine, team, person)."""
+    from handrail.store.db import make_engine
+    from handrail.store.migrate import upgrade
+
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    with Session(engine, expire_on_commit=False) as session:
+        team = Team(code="north", name="North")
+        session.add(team)
+        session.flush()
+        person = _person(session)
+        session.commit()
+    yield engine, team, person
+    engine.dispose()
+
+
 @pytest.mark.postgres
-def test_concurrent_writers_for_one_person_leave_clocks_computed_from_both(postgres_url):
+def test_concurrent_writers_for_one_person_leave_clocks_computed_from_both(pg_one_person):
     """Two transactions each record a contact for one person's two handoffs. The second's
     refresh waits for the first's commit and then sees both contacts: the rows it writes last
     are not computed from records older than the ones they replace."""
-    import threading
+    engine, team, person = pg_one_person
+    with Session(engine) as session:
+        first, second = (_handoff(session, team, person, n, START + timedelta(days=n))
+                         for n in (1, 2))
+        session.commit()
+        first_id, second_id = first.id, second.id
 
-    from handrail.store.db import make_engine
-    from handrail.store.migrate import upgrade
+    holding = Session(engine)
+    seen = START + timedelta(days=1, hours=5)  # five hours after the first discharge
+    holding.add(Contact(id=f"{first_id}.c1", transition_id=first_id, sequence=1,
+                        purpose="first_contact", appointment_at=seen, not_before=seen,
+                        due_at=seen, status="attended", outcome="attended", outcome_at=seen))
+    measure_facts.apply_pending(holding)  # holds the person's lock, not committed yet
+    finished = threading.Event()
 
-    upgrade(postgres_url)
-    engine = make_engine(postgres_url)
-    try:
+    def other_writer():
         with Session(engine) as session:
-            team = Team(code="north", name="North")
-            session.add(team)
-            session.flush()
-            person = _person(session)
-            first, second = (_handoff(session, team, person, n, START + timedelta(days=n))
-                             for n in (1, 2))
+            at = START + timedelta(days=2, hours=6)
+            session.add(Contact(id=f"{second_id}.c1", transition_id=second_id, sequence=1,
+                                purpose="first_contact", appointment_at=at, not_before=at,
+                                due_at=at, status="attended", outcome="attended", outcome_at=at))
             session.commit()
-            first_id, second_id = first.id, second.id
+        finished.set()
 
-        holding = Session(engine)
-        seen = START + timedelta(days=1, hours=5)  # five hours after the first discharge
-        holding.add(Contact(id=f"{first_id}.c1", transition_id=first_id, sequence=1,
-                            purpose="first_contact", appointment_at=seen, not_before=seen,
-                            due_at=seen, status="attended", outcome="attended", outcome_at=seen))
-        measure_facts.apply_pending(holding)  # holds the person's lock, not committed yet
-        finished = threading.Event()
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    assert not finished.wait(1.0), "the second writer did not wait for the first"
+    holding.commit()
+    holding.close()
+    thread.join(10)
+    assert finished.is_set()
 
-        def other_writer():
-            with Session(engine) as session:
-                at = START + timedelta(days=2, hours=6)
-                session.add(Contact(id=f"{second_id}.c1", transition_id=second_id, sequence=1,
-                                    purpose="first_contact", appointment_at=at, not_before=at,
-                                    due_at=at, status="attended", outcome="attended", outcome_at=at))
-                session.commit()
-            finished.set()
-
-        thread = threading.Thread(target=other_writer)
-        thread.start()
-        assert not finished.wait(1.0), "the second writer did not wait for the first"
-        holding.commit()
-        holding.close()
-        thread.join(10)
-        assert finished.is_set()
-
-        with Session(engine) as session:
-            stored = {row.transition_id: row.within_72h_met for row in session.exec(select(HandoffMeasure))}
-        assert stored == {first_id: True, second_id: True}
-    finally:
-        engine.dispose()
+    with Session(engine) as session:
+        stored = {row.transition_id: row.within_72h_met for row in session.exec(select(HandoffMeasure))}
+    assert stored == {first_id: True, second_id: True}
 
 
 @pytest.mark.postgres
-def test_two_new_handoffs_for_one_person_at_once_do_not_deadlock(postgres_url):
+def test_two_new_handoffs_for_one_person_at_once_do_not_deadlock(pg_one_person):
     """Inserting a handoff takes a KEY SHARE lock on its person; the refresh's lock must not
     conflict with it, or two transactions each inserting one would wait for each other."""
-    import threading
+    engine, team, person = pg_one_person
+    person_id, team_id = person.id, team.id
+    sessions = [Session(engine), Session(engine)]
+    for n, session in enumerate(sessions):  # both hold a KEY SHARE on the person
+        session.add(Transition(id=f"handoff-{n}", kind="handoff", person_id=person_id,
+                               team_id=team_id, policy_version="test", stage="monitoring",
+                               event_time=START + timedelta(days=n)))
+        session.flush()
+    errors = []
 
-    from handrail.store.db import make_engine
-    from handrail.store.migrate import upgrade
-
-    upgrade(postgres_url)
-    engine = make_engine(postgres_url)
-    try:
-        with Session(engine) as session:
-            team = Team(code="north", name="North")
-            session.add(team)
-            session.flush()
-            person_id, team_id = _person(session).id, team.id
+    def commit(session):
+        try:
             session.commit()
-        sessions = [Session(engine), Session(engine)]
-        for n, session in enumerate(sessions):  # both hold a KEY SHARE on the person
-            session.add(Transition(id=f"handoff-{n}", kind="handoff", person_id=person_id,
-                                   team_id=team_id, policy_version="test", stage="monitoring",
-                                   event_time=START + timedelta(days=n)))
-            session.flush()
-        errors = []
+        except Exception as error:  # a deadlock is reported here
+            errors.append(error)
+        finally:
+            session.close()
 
-        def commit(session):
-            try:
-                session.commit()
-            except Exception as error:  # a deadlock is reported here
-                errors.append(error)
-            finally:
-                session.close()
-
-        threads = [threading.Thread(target=commit, args=(s,)) for s in sessions]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(20)
-        assert errors == []
-        with Session(engine) as session:
-            assert len(session.exec(select(HandoffMeasure)).all()) == 2
-    finally:
-        engine.dispose()
+    threads = [threading.Thread(target=commit, args=(s,)) for s in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert errors == []
+    with Session(engine) as session:
+        assert len(session.exec(select(HandoffMeasure)).all()) == 2
