@@ -37,6 +37,9 @@ STEP_UP_WORKFLOW = "StepUp"
 _PROPOSAL_NAMESPACE = uuid.UUID("6f1c2a4e-8d0b-4c55-9a51-3e2f5b7d9c10")
 
 
+# Open transitions that already are intensive support: no step-up is proposed beside them.
+INTENSIVE_KINDS = ("step_up", "admission_avoidance")
+
 class StepUpActivities:
     def __init__(self, engine: Engine, *, client: Client | None = None, policy: Policy | None = None,
                  task_queue: str = "handrail") -> None:
@@ -123,7 +126,8 @@ class StepUpActivities:
     @activity.defn
     async def note_indicator(self, note: IndicatorNote) -> IndicatorNoted:
         """Record the observation; when the person's indicators now cross a threshold of the
-        policy and no step-up is open for them, propose one for their clinician to confirm."""
+        policy and no step-up or admission-avoidance episode is open for them, propose a
+        step-up for their clinician to confirm."""
         step_up = self._policy.step_up if self._policy else None
         rules = step_up.proposal_rules if step_up else []  # no policy: recorded, never proposed
         crossed, team_code = await asyncio.to_thread(self._note_and_evaluate, note, rules)
@@ -155,10 +159,12 @@ class StepUpActivities:
                 col(Indicator.observed_at) >= note.observed_at - longest)).all()
             observations = [Observation(kind=row.kind, observed_at=row.observed_at) for row in seen]
             crossed = crossed_rules(rules, observations, now=note.observed_at)
-            open_step_up = session.exec(select(Transition.id).where(
-                Transition.person_id == note.person_id, Transition.kind == "step_up",
-                Transition.status == "open")).first()
-            if not crossed or open_step_up is not None:
+            # Already in intensive support (a step-up, or an admission-avoidance episode with
+            # its own thresholds and senior on call): the observation counts, nothing is proposed.
+            intensive = session.exec(select(Transition.id).where(
+                Transition.person_id == note.person_id,
+                col(Transition.kind).in_(INTENSIVE_KINDS), Transition.status == "open")).first()
+            if not crossed or intensive is not None:
                 return crossed, None
             team = session.get(Team, note.team_id)
             return crossed, team.code if team else None

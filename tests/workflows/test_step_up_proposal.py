@@ -130,3 +130,23 @@ async def test_a_proposal_nobody_confirms_goes_to_the_huddle_at_its_deadline(har
     late = await refusal(handle, StepUp.confirm_proposal,
                          ConfirmProposal(confirm=False, reason="too late"), h.staff.clinician)
     assert late.type == "StageConflict"
+
+
+async def test_nothing_is_proposed_during_an_admission_avoidance_episode(harness):
+    """Its own thresholds send a crossing to the senior on call; a step-up proposal beside it
+    would be a second, conflicting escalation of the same missed contacts."""
+    h = harness
+    person_id, now = add_person(h), await h.now()
+    transition_id = on_caseload(h, person_id)
+    with h.session() as session:
+        session.add(Transition(id=f"avoid-{uuid.uuid4()}", kind="admission_avoidance",
+                               stage="intensive", person_id=person_id, team_id=h.staff.team_id,
+                               policy_version="test"))
+        session.commit()
+    observed(h, person_id, IndicatorKind.missed_contact, now - timedelta(days=10))
+    observed(h, person_id, IndicatorKind.functional_decline, now - timedelta(days=5))
+    await contact(h, transition_id, person_id)
+
+    await h.advance(timedelta(hours=2), step=timedelta(minutes=30))
+    await h.settle(lambda: len(h.rows(Indicator, Indicator.person_id == person_id)) == 3)
+    assert step_ups(h, person_id) == []  # the missed contact is recorded, nothing proposed
