@@ -92,6 +92,8 @@ def _discharges(handoffs: list[_Handoff], moments: dict[str, list[datetime]],
     own_admission: set[str] = set()
     admitted_by_person: dict[int, list[datetime]] = defaultdict(list)
     for transition_id, at in admissions:
+        if transition_id not in by_id:
+            continue  # a handoff with no event time yet: no clock of its own, nobody else's
         own_admission.add(transition_id)
         admitted_by_person[by_id[transition_id].person_id].append(at)
     for h in handoffs:  # an inpatient discharge implies an admission before it

@@ -340,3 +340,14 @@ def test_two_new_handoffs_for_one_person_at_once_do_not_deadlock(pg_one_person):
     assert errors == []
     with Session(engine) as session:
         assert len(session.exec(select(HandoffMeasure)).all()) == 2
+
+
+def test_a_handoff_without_its_event_time_yet_has_no_clocks_and_breaks_no_others(session, team):
+    person = _person(session)
+    counted = _handoff(session, team, person, 1, START)
+    waiting = _handoff(session, team, person, 2, None, stage="recorded")
+    session.add(AuditEvent(at=START + timedelta(days=1), action="encounter.admission",
+                           transition_id=waiting.id, person_id=person.id, detail={}))
+    session.commit()
+    assert _clocks(session, waiting.id) is None
+    assert _clocks(session, counted.id).follow_up_excluded is None
