@@ -13,6 +13,7 @@ The rows are derived and rebuildable: `refresh_all` recomputes every one (after 
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
@@ -25,6 +26,8 @@ from sqlmodel import Session, col, select
 
 from ..domain import measures as m
 from .models import AuditEvent, Contact, HandoffMeasure, Person, Staff, Transition
+
+log = logging.getLogger(__name__)
 
 ADMISSION = "encounter.admission"
 HOLD_STAGES = ("awaiting_discharge", "inpatient_hold")  # not (yet) discharged: no clock runs
@@ -172,8 +175,12 @@ def compute(handoffs: list[_Handoff], moments: dict[str, list[datetime]],
     return rows
 
 
-def refresh(session: Session, person_ids: Collection[int]) -> int:
-    """Recompute the people's handoff clocks in the session's transaction; the rows written."""
+def refresh(session: Session, person_ids: Collection[int], *, on_failure_forget: bool = False) -> int:
+    """Recompute the people's handoff clocks in the session's transaction; the rows written.
+
+    `on_failure_forget`: for the write hooks. Should computing the clocks fail (a defect, not
+    the database), the people's rows are deleted instead, logged, and left for the next report
+    to compute: a derived table must never stop a clinical record from being written."""
     people = sorted({p for p in person_ids if p is not None})
     written = 0
     for start in range(0, len(people), _BATCH):
@@ -188,8 +195,15 @@ def refresh(session: Session, person_ids: Collection[int]) -> int:
             session.execute(select(Person.id).where(col(Person.id).in_(batch))
                             .order_by(Person.id).with_for_update(key_share=True))
         handoffs, moments, admissions = _load(session, batch)
-        rows = compute(handoffs, moments, admissions)
         ids = [h.id for h in handoffs]
+        try:
+            rows = compute(handoffs, moments, admissions)
+        except Exception as error:
+            if not on_failure_forget:
+                raise
+            log.error("measure clocks not computed for %d people (%s); the next outcome report "
+                      "computes them", len(batch), type(error).__name__)
+            rows = []
         session.execute(delete(HandoffMeasure).where(or_(
             col(HandoffMeasure.person_id).in_(batch), col(HandoffMeasure.transition_id).in_(ids))))
         if rows:
@@ -269,7 +283,7 @@ def apply_pending(session: Session) -> None:
             select(Transition.person_id).where(col(Transition.id).in_(list(transitions)),
                                                Transition.kind == "handoff")).all())
     if people:
-        refresh(session, people)
+        refresh(session, people, on_failure_forget=True)
 
 
 @event.listens_for(Session, "before_commit")

@@ -351,3 +351,26 @@ def test_a_handoff_without_its_event_time_yet_has_no_clocks_and_breaks_no_others
     session.commit()
     assert _clocks(session, waiting.id) is None
     assert _clocks(session, counted.id).follow_up_excluded is None
+
+
+def test_a_defect_computing_the_clocks_never_stops_a_record_being_written(session, team, monkeypatch,
+                                                                          caplog):
+    person = _person(session)
+    visit = _handoff(session, team, person, 1, START)
+    session.commit()
+    assert _clocks(session, visit.id) is not None
+
+    def broken(*_args):
+        raise KeyError("a defect")
+
+    monkeypatch.setattr(measure_facts, "compute", broken)
+    _contact(session, visit, START + timedelta(hours=3), "attended")
+    session.commit()  # the contact is recorded all the same
+
+    assert session.get(Contact, f"{visit.id}.c1") is not None
+    assert _clocks(session, visit.id) is None  # left for the next report to compute
+    assert "measure clocks not computed for 1 people (KeyError)" in caplog.text
+    monkeypatch.undo()
+    with pytest.raises(KeyError):  # a rebuild by hand says what is wrong
+        monkeypatch.setattr(measure_facts, "compute", broken)
+        measure_facts.refresh_all(session)
