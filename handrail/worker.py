@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from .activities.admission_avoidance import AvoidanceActivities
 from .activities.assurance import AssuranceActivities
+from .activities.feedback import FeedbackActivities
 from .activities.outreach import OutreachActivities
 from .activities.records import RecordActivities
 from .activities.step_down import StepDownActivities
@@ -49,13 +50,13 @@ def activities_for(engine: Engine, channel: Channel, step_ups: StepUpActivities 
         step_downs.record_step_down, step_downs.update_step_down_plan,
         step_downs.start_fast_track_step_up, step_downs.step_up_decision,
         *assurance_activities(engine), *avoidance_activities(engine),
+        FeedbackActivities(engine).record_feedback,  # every pathway asks at its closure
     ]
 
 
 def avoidance_activities(engine: Engine) -> list:
     avoidance = AvoidanceActivities(engine)
-    return [avoidance.record_avoidance, avoidance.update_avoidance_episode, avoidance.record_carer,
-            avoidance.record_feedback]
+    return [avoidance.record_avoidance, avoidance.update_avoidance_episode, avoidance.record_carer]
 
 
 def assurance_activities(engine: Engine) -> list:

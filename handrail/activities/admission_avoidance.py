@@ -1,5 +1,5 @@
 """Activities of admission avoidance and of the people around the person: the episode's rows,
-the named carer and their consent, and the person's feedback at closure."""
+the named carer and their consent. (The person's feedback at closure: activities/feedback.py.)"""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from temporalio import activity
 from ..domain.tasks import Role
 from ..store import records
 from ..store.db import session_scope
-from ..store.models import AvoidanceEpisode, Carer, Transition, TransitionFeedback
+from ..store.models import AvoidanceEpisode, Carer, Transition
 from ..store.types import utcnow
 from .avoidance_contracts import (
     AvoidanceEpisodeUpdate,
     CarerRecord,
-    FeedbackRecord,
     RecordAvoidance,
     RecordedAvoidance,
 )
@@ -41,7 +40,9 @@ class AvoidanceActivities:
                     id=inp.transition_id, kind="admission_avoidance", stage="recorded",
                     person_id=person.id, team_id=team.id, owner_id=owner_id, clinician_id=owner_id,
                     event_time=inp.requested_at, policy_version=inp.policy.fingerprint,
-                    source="clinician", summary={"reason": inp.reason})
+                    source="clinician", summary={"reason": inp.reason, "proposed_thresholds": (
+                        inp.proposed_thresholds.model_dump(mode="json")
+                        if inp.proposed_thresholds else None)})
                 session.add(transition)
                 session.flush()
                 session.add(AvoidanceEpisode(
@@ -79,7 +80,8 @@ class AvoidanceActivities:
                     carer.consent_withdrawn_at = request.at
                     carer.updated_at = utcnow()
                     session.add(carer)
-                action, detail = "carer.consent_withdrawn", {}
+                action, detail = "carer.consent_withdrawn", (
+                    {"source": request.source} if request.source else {})
             else:
                 carer = carer or Carer(person_id=request.person_id, name=details.name,
                                        phone=details.phone, relationship=details.relationship)
@@ -100,23 +102,3 @@ class AvoidanceActivities:
                                  transition_id=request.transition_id, person_id=request.person_id,
                                  actor_id=request.actor_id, detail=detail)
             return bool(carer and carer.consent_given and carer.consent_withdrawn_at is None)
-
-    @activity.defn
-    def record_feedback(self, record: FeedbackRecord) -> None:
-        """The question asked, then the person's answer: one row per transition."""
-        with session_scope(self._engine) as session:
-            row = session.exec(select(TransitionFeedback).where(
-                TransitionFeedback.transition_id == record.transition_id)).first()
-            row = row or TransitionFeedback(
-                transition_id=record.transition_id, pathway=record.pathway, team_id=record.team_id,
-                person_id=record.person_id, asked_at=record.asked_at)
-            if record.answered_at is not None:
-                row.rating, row.comment, row.answered_at = (record.rating, record.comment or None,
-                                                            record.answered_at)
-            session.add(row)
-            if record.answered_at is not None:
-                records.append_event(
-                    session=session, key=f"{record.transition_id}:feedback:answered",
-                    at=record.answered_at, action="feedback.answered",
-                    transition_id=record.transition_id, person_id=record.person_id,
-                    detail={"rating": record.rating})

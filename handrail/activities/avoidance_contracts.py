@@ -1,4 +1,4 @@
-"""What crosses between `AdmissionAvoidance` (and closure feedback) and their activities."""
+"""What crosses between `AdmissionAvoidance` and its activities."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..domain.admission_avoidance import AvoidanceInput, CarerDetails
+from .contracts import FeedbackRecord  # noqa: F401 - moved there; kept importable from here
 
 
 class RecordAvoidance(BaseModel):
@@ -53,14 +54,4 @@ class CarerRecord(BaseModel):
     details: CarerDetails | None
     actor_id: int | None
     at: datetime
-
-
-class FeedbackRecord(BaseModel):
-    transition_id: str
-    pathway: str
-    team_id: int
-    person_id: int
-    asked_at: datetime
-    rating: int | None = None
-    comment: str | None = None
-    answered_at: datetime | None = None
+    source: str | None = None  # who withdrew it when no staff member did: "twilio-21610"

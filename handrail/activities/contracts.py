@@ -166,3 +166,16 @@ class DecisionRecord(BaseModel):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+
+
+class FeedbackRecord(BaseModel):
+    """The feedback question asked at a transition's closure, then (answered_at set) the answer."""
+
+    transition_id: str
+    pathway: str
+    team_id: int
+    person_id: int
+    asked_at: datetime
+    rating: int | None = None
+    comment: str | None = None
+    answered_at: datetime | None = None

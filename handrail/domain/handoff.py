@@ -122,3 +122,4 @@ class HandoffState(BaseModel):
     re_presentations: list[RePresentation] = Field(default_factory=list)
     re_presentation_of: list[str] = Field(default_factory=list)
     outcome: HandoffOutcome | None = None
+    feedback_rating: int | None = None  # the person's answer at closure, 1–5

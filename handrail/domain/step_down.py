@@ -145,6 +145,7 @@ class StepDownState(BaseModel):
     open_tasks: dict[int, str] = Field(default_factory=dict)
     outcome: StepDownOutcome | None = None
     runs: int = 1
+    feedback_rating: int | None = None  # the person's answer at closure, 1–5
     event_count: int = 0  # keys stay unique across runs
 
 

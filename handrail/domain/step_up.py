@@ -154,6 +154,7 @@ class StepUpState(BaseModel):
     open_tasks: dict[int, str] = Field(default_factory=dict)
     outcome: StepUpOutcome | None = None
     event_count: int = 0  # idempotency keys of the transition's writes
+    feedback_rating: int | None = None  # the person's answer at closure, 1–5
 
 
 def intensified_contact(policy: Policy, *, contact_id: str, transition_id: str, sequence: int,

@@ -12,14 +12,16 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from ..activities.admission_avoidance import AvoidanceActivities
-    from ..activities.avoidance_contracts import FeedbackRecord
-    from ..activities.contracts import SendChannel, SendStatus, SendToPerson
+    from ..activities.contracts import FeedbackRecord, SendChannel, SendStatus, SendToPerson
+    from ..activities.feedback import FeedbackActivities
+    from ..domain.consent import ReplyKind, classify_reply
     from ..domain.feedback import is_low_score, read_feedback
     from ..domain.messaging import render
     from ..domain.policy import Policy
     from ..domain.tasks import Role, TaskKind
     from .common import STORE, open_task, send_to_person, wait_until
+
+_CONSENT_KEYWORDS = (ReplyKind.help, ReplyKind.opt_in, ReplyKind.opt_out)
 
 
 class ClosureFeedback:
@@ -28,8 +30,9 @@ class ClosureFeedback:
         self._replies: list[str] = []
 
     def offer(self, text: str) -> bool:
-        """Take a reply as feedback if the question is open (True), else leave it (False)."""
-        if not self.asking:
+        """Take a reply as feedback if the question is open (True), else leave it (False).
+        Consent keywords (STOP, HELP) are the messaging layer's, never an answer."""
+        if not self.asking or classify_reply(text, opted_out=False).kind in _CONSENT_KEYWORDS:
             return False
         self._replies.append(text)
         return True
@@ -60,7 +63,7 @@ class ClosureFeedback:
         if sent is None or sent.status != SendStatus.sent:
             self.asking = False  # no consent, opted out, no number: nothing is asked
             return None
-        await workflow.execute_activity_method(AvoidanceActivities.record_feedback, record, **STORE)
+        await workflow.execute_activity_method(FeedbackActivities.record_feedback, record, **STORE)
         await wait_until(self._rated, asked_at + feedback.reply_within)
         self.asking = False
         if not self._replies:
@@ -69,7 +72,7 @@ class ClosureFeedback:
         rating = next((a.rating for a in answers if a.rating is not None), None)
         comment = " / ".join(a.comment for a in answers if a.comment)
         await workflow.execute_activity_method(
-            AvoidanceActivities.record_feedback,
+            FeedbackActivities.record_feedback,
             record.model_copy(update={"rating": rating, "comment": comment,
                                       "answered_at": workflow.now()}), **STORE)
         if is_low_score(rating, feedback.low_score_at_or_below):

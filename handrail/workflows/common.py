@@ -74,6 +74,8 @@ async def send_to_person(
             return None
 
 
+# Twilio's "attempt to send to unsubscribed recipient": the recipient texted STOP.
+UNSUBSCRIBED_CODES = frozenset({"21610"})
 # Twilio's "invalid number" and "not a mobile number": no message will ever reach it.
 UNUSABLE_NUMBER_CODES = frozenset({"21211", "21614"})
 

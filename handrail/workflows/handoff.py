@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ..domain.messaging import render
     from ..domain.tasks import Role, TaskKind
+    from .closure_feedback import ClosureFeedback
     from .common import STORE, finish_task, open_task, send_to_person, wait_until
     from .contact import Contact
     from .metrics import escalated
@@ -89,6 +90,7 @@ class PostCrisisHandoff:
         self._encounter_messages: set[str] = set()
         self._suspending = False
         self._background: list[asyncio.Task] = []
+        self._feedback = ClosureFeedback()
 
     @workflow.run
     async def run(self, inp: HandoffInput) -> HandoffState:
@@ -354,6 +356,12 @@ class PostCrisisHandoff:
         await self._set_stage(HandoffStage.closed, "transition.closed",
                               {"outcome": outcome.value, **reason}, actor_id=actor_id,
                               status="closed", outcome=outcome.value, closed_at=now, next_due_at=None)
+        # A cancelled registration was never a discharge: there is nothing to ask about.
+        if not self._where.registration_cancelled and workflow.patched("closure-feedback"):
+            state.feedback_rating = await self._feedback.ask(
+                policy=self._input.policy, pathway="handoff", transition_id=state.transition_id,
+                person_id=state.person_id, team_id=state.team_id, owner_id=state.owner_id,
+                time_zone=self._time_zone(), open_tasks=state.open_tasks)
         await workflow.wait_condition(workflow.all_handlers_finished)
 
     # --- staff actions (updates) --------------------------------------------------------
@@ -514,6 +522,8 @@ class PostCrisisHandoff:
 
     @workflow.signal
     async def person_reply(self, reply: PersonReply) -> None:
+        if self._feedback.offer(reply.text):
+            return  # the answer to the question asked at closure (no contact runs by then)
         starting = self._state.stage in (HandoffStage.awaiting_booking,
                                          HandoffStage.first_contact_scheduled)
         if self._contact is None and self._booking is not None and starting:

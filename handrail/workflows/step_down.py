@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         taper_dates,
     )
     from ..domain.tasks import ANSWERED_BY_ACTION, Role, TaskKind
+    from .closure_feedback import ClosureFeedback
     from .common import STORE, wait_until
     from .contact import Contact
     from .step_down_after import StepDownAfterTaper
@@ -70,6 +71,7 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
         self._closing: tuple[CloseStepDown, Actor] | None = None
         self._check_in_answer = None
         self._run_contacts = 0
+        self._feedback = ClosureFeedback()  # asked once, at the close of the last run
 
     @workflow.run
     async def run(self, inp: StepDownInput) -> StepDownState:
@@ -345,6 +347,8 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
 
     @workflow.signal
     async def person_reply(self, reply: PersonReply) -> None:
+        if self._feedback.offer(reply.text):
+            return  # the answer to the question asked at closure (no contact runs by then)
         if self._contact is not None:
             await self._contact.signal(Contact.person_reply, reply)
             return

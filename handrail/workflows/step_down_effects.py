@@ -115,6 +115,12 @@ class StepDownEffects:
         await self._transition.stage(StepDownStage.closed, "transition.closed",
                               {"outcome": outcome.value, "re_escalation_ids": state.re_escalation_ids},
                               status="closed", outcome=outcome.value, closed_at=now, next_due_at=None)
+        # Only the last run closes, after the check-ins: this is the taper's real end.
+        if workflow.patched("closure-feedback"):
+            state.feedback_rating = await self._feedback.ask(
+                policy=self._input.policy, pathway="step_down", transition_id=state.transition_id,
+                person_id=state.person_id, team_id=state.team_id, owner_id=state.owner_id,
+                time_zone=state.time_zone, open_tasks=state.open_tasks)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return state
 

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
         StepUpRequestFields,
         StepUpRequestUpdate,
     )
-    from ..domain.contact import ContactResult, ContactResultKind, OutcomeReport
+    from ..domain.contact import ContactResult, ContactResultKind, OutcomeReport, PersonReply
     from ..domain.handoff import Actor, CompleteTask
     from ..domain.ids import contact_workflow_id
     from ..domain.step_up import (
@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         intensified_contact,
     )
     from ..domain.tasks import ANSWERED_BY_ACTION, Role, TaskKind
+    from .closure_feedback import ClosureFeedback
     from .common import STORE, wait_until
     from .contact import Contact
     from .step_up_capacity import CapacityWait
@@ -63,6 +64,7 @@ class StepUp:
         self._proposal_unconfirmed = False
         self._capacity = CapacityWait(self)
         self._transition = TransitionRecord(self._state)
+        self._feedback = ClosureFeedback()
 
     @workflow.run
     async def run(self, inp: StepUpInput) -> StepUpState:
@@ -252,6 +254,12 @@ class StepUp:
         await self._transition.stage(StepUpStage.closed, "transition.closed", {"outcome": outcome.value},
                               status="closed", outcome=outcome.value, closed_at=now,
                               next_due_at=None)
+        # A dismissed proposal was Handrail's idea, never a step the person took: nothing to ask.
+        if outcome != StepUpOutcome.proposal_dismissed and workflow.patched("closure-feedback"):
+            state.feedback_rating = await self._feedback.ask(
+                policy=self._input.policy, pathway="step_up", transition_id=state.transition_id,
+                person_id=state.person_id, team_id=state.team_id, owner_id=state.owner_id,
+                time_zone=self._recorded.time_zone, open_tasks=state.open_tasks)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return state
 
@@ -357,6 +365,14 @@ class StepUp:
         if kind in ANSWERED_BY_ACTION:
             raise ApplicationError("answer this task with its action (confirm-proposal, decide "
                                    "or review), which records the reason", type="InvalidAction")
+
+    @workflow.signal
+    def person_reply(self, reply: PersonReply) -> None:
+        """The answer to the closure question. A reply to a contact's message reaches that
+        contact (the webhook signals the workflow that sent it); anything else is left as it
+        was before this handler existed, so a running step-up replays unchanged."""
+        if not self._feedback.offer(reply.text):
+            workflow.logger.info("a reply to the step-up outside the closure question: not acted on")
 
     @workflow.signal
     def slot_assigned(self, slot_id: int) -> None:

@@ -55,6 +55,19 @@ def wait_for(check: Callable[[], T], *, within: float, what: str, every: float =
     raise AssertionError(f"timed out after {within:.0f}s waiting for {what} (last error: {last_error!r})")
 
 
+# What a transition's workflow may still write after closing it: the person's feedback question
+# (sent, or skipped without consent) and their answer.
+AFTER_CLOSING = ("outreach.", "feedback.")
+
+
+def closed_last(timeline: list[str]) -> bool:
+    """Whether the transition was closed and nothing but the closing question followed."""
+    if "transition.closed" not in timeline:
+        return False
+    after = timeline[timeline.index("transition.closed") + 1:]
+    return all(action.startswith(AFTER_CLOSING) for action in after)
+
+
 def _proc_stat(pid: int) -> list[str] | None:
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()

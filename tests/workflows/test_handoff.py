@@ -22,6 +22,7 @@ from handrail.domain.handoff import (
 )
 from handrail.store.models import AuditEvent, Contact, OutboxMessage, Task, Transition
 from handrail.workflows.handoff import PostCrisisHandoff
+from tests.workflows.feedback import answer, follow_ups
 from tests.workflows.notifications import ed_discharge
 
 LONDON = ZoneInfo("Europe/London")
@@ -86,14 +87,16 @@ async def test_happy_path_owner_assigned_summary_routed_booked_reminded_and_clos
     med_rec = open_tasks(h, handle.id, "medication_reconciliation")[0]
     await handle.execute_update(PostCrisisHandoff.complete_task,
                                 args=[CompleteTask(task_id=med_rec.id), h.staff.clinician])
-    await h.advance(timedelta(days=91), step=timedelta(days=5))
+    await h.advance(timedelta(days=91), step=timedelta(days=5),
+                    until=lambda: h.rows(Transition, Transition.id == handle.id)[0].status == "closed")
     await h.settle(lambda: h.rows(Transition, Transition.id == handle.id)[0].status == "closed")
     transition = h.rows(Transition, Transition.id == handle.id)[0]
     assert transition.outcome == HandoffOutcome.completed
     assert transition.medication_reconciled_by_id == h.staff.clinician.id
     assert transition.first_contact_at is not None
-    final = await handle.result()
-    assert final.outcome == HandoffOutcome.completed
+    final = await answer(h, handle, "5")  # the question at closure: confident, nothing to do
+    assert final.outcome == HandoffOutcome.completed and final.feedback_rating == 5
+    assert not follow_ups(h, handle.id)
     await h.record_history(handle.id, "handoff_happy_path")
     await h.record_history(f"{handle.id}.c1", "contact_attended")
 
@@ -153,8 +156,11 @@ async def test_missed_first_contact_climbs_every_ladder_step_in_order_at_the_pol
     assert transition.outcome == HandoffOutcome.disengaged
     assert h.rows(Task, Task.id == tasks["supervisor_decision"].id)[0].status == "completed"
     actions = [e.action for e in h.rows(AuditEvent, AuditEvent.transition_id == handle.id)]
-    assert "decision.handoff_ladder_exhausted" in actions and actions[-1] == "transition.closed"
-    await handle.result()
+    assert "decision.handoff_ladder_exhausted" in actions and "transition.closed" in actions
+    await answer(h, handle, "4")
+    # After the close only the feedback question and its answer (consent was given).
+    actions = [e.action for e in h.rows(AuditEvent, AuditEvent.transition_id == handle.id)]
+    assert actions[actions.index("transition.closed") + 1:] == ["outreach.sent", "feedback.answered"]
     await h.record_history(handle.id, "handoff_ladder_disengaged")
     await h.record_history(f"{handle.id}.c1", "contact_ladder_exhausted")
 

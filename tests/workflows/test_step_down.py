@@ -26,6 +26,8 @@ from handrail.store.models import AuditEvent, Decision, OutboxMessage, StepDownP
 from handrail.workflows.step_down import StepDown
 from handrail.workflows.step_up import StepUp
 from tests.workflows.conftest import HISTORIES
+from tests.workflows.feedback import answer
+from tests.workflows.feedback import questions as feedback_questions
 from tests.workflows.step_downs import (
     ALL_CRITERIA,
     add_person,
@@ -112,7 +114,7 @@ async def test_a_whole_taper_runs_on_new_runs_to_discharge_check_ins_and_closes_
     for number in (1, 2):
         await reach_check_in(h, handle, number)
         await reply(h, handle, "5")
-    final = await handle.result()
+    final = await answer(h, handle, "4")  # the closure question, after the check-ins
     assert final.outcome == StepDownOutcome.completed and final.runs == 2  # continued as new
     assert (transition(h, handle.id).status, transition(h, handle.id).outcome) == ("closed", "completed")
     assert plan(h, handle.id).outcome == "completed"
@@ -122,6 +124,9 @@ async def test_a_whole_taper_runs_on_new_runs_to_discharge_check_ins_and_closes_
     discharged = plan(h, handle.id).discharged_at
     sent = [m.created_at for m in check_ins(h, handle.id)]
     assert len(sent) == 2 and discharged < sent[0] < sent[1]
+    # The closure question once, at the real end: after the check-ins, from the last run.
+    [question] = feedback_questions(h, handle.id)
+    assert question.created_at > sent[1] and final.feedback_rating == 4
     await h.record_history(handle.id, "stepdown_taper_completed")  # the last run
     await record_run(h, handle.id, handle.first_execution_run_id, "stepdown_taper_first_run")
 
@@ -236,7 +241,7 @@ async def test_an_early_warning_at_the_threshold_starts_an_urgent_step_up_and_pa
         h.staff.supervisor])
     await h.advance(timedelta(hours=3), step=timedelta(minutes=30),
                     until=lambda: transition(h, handle.id).status == "closed")
-    final = await handle.result()
+    final = await answer(h, handle, "4")
     assert final.outcome == StepDownOutcome.re_escalated and final.re_escalation_ids == [step_up_id]
     assert "step_down.re_escalated" in timeline(h, handle.id)
     await up.terminate("test finished")
@@ -252,7 +257,7 @@ async def test_post_discharge_check_ins_a_good_reply_is_recorded_and_a_worrying_
     assert not tasks_of(h, handle.id, "check_in_call")
     await reach_check_in(h, handle, 2)
     await reply(h, handle, "3")
-    final = await handle.result()
+    final = await answer(h, handle, "4")
     [call] = tasks_of(h, handle.id, "check_in_call")
     assert call.title.startswith("The check-in answer is worrying")
     assert final.outcome == StepDownOutcome.completed

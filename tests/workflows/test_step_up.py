@@ -19,6 +19,7 @@ from handrail.domain.step_up import (
 )
 from handrail.store.models import AuditEvent, Contact, Decision, StepUpRequest, StepUpSlot, Task
 from handrail.workflows.step_up import StepUp
+from tests.workflows.feedback import answer
 from tests.workflows.step_ups import (
     add_on_call_senior,
     add_person,
@@ -77,7 +78,7 @@ async def test_approved_step_up_takes_a_slot_runs_intensified_contacts_and_is_re
     [hook] = open_tasks(h, handle.id, "start_step_down")
     await handle.execute_update(StepUp.complete_task, args=[
         CompleteTask(task_id=hook.id, note="Taper started"), h.staff.clinician])
-    final = await handle.result()
+    final = await answer(h, handle, "4")  # the closure question
     assert final.outcome == StepUpOutcome.stepped_down
     row = transition(h, handle.id)
     assert (row.status, row.outcome) == ("closed", "stepped_down")
@@ -107,7 +108,7 @@ async def test_a_review_can_continue_for_another_period_and_then_escalate_to_acu
     await h.settle(lambda: transition(h, handle.id).stage == "intensified")
     assert h.rows(StepUpSlot, StepUpSlot.id == slot_id)[0].holder_transition_id == handle.id
     await reviewed(StepUpReviewKind.escalate_acute, 2)
-    final = await handle.result()
+    final = await answer(h, handle, "4")
     assert final.outcome == StepUpOutcome.escalated_to_acute and final.reviews == [
         StepUpReviewKind.continue_, StepUpReviewKind.escalate_acute]
     assert transition(h, handle.id).outcome == "escalated_to_acute"
@@ -123,7 +124,7 @@ async def test_a_declined_step_up_closes_with_its_reason_on_record(harness):
     await handle.execute_update(StepUp.decide, args=[StepUpDecision(
         decision=StepUpDecisionKind.decline, reason="Current plan adequate; review in 2 weeks"),
         h.staff.supervisor])
-    final = await handle.result()
+    final = await answer(h, handle, "4")
     assert final.outcome == StepUpOutcome.declined
     [decision] = h.rows(Decision, Decision.transition_id == handle.id)
     assert decision.decision == "decline" and decision.reason.startswith("Current plan adequate")
@@ -163,7 +164,7 @@ async def test_no_decision_in_time_climbs_the_escalation_ladder_and_each_wait_is
     # The on-call senior decides: every task that asked for the decision is done.
     await handle.execute_update(StepUp.decide, args=[StepUpDecision(
         decision=StepUpDecisionKind.decline, reason="Admitted elsewhere overnight"), on_call])
-    await handle.result()
+    await answer(h, handle, "4")
     request = h.rows(StepUpRequest, StepUpRequest.transition_id == handle.id)[0]
     assert request.escalation_level == 2 and request.decided_by_id == on_call.id
 
@@ -199,7 +200,8 @@ async def test_a_contact_whose_ladder_ends_leaves_the_supervisor_a_task_the_step
 
     # Nobody records the first contact (day 2): message, call and coordinator task, then the
     # supervisor hears of it while the step-up carries on with its next contact.
-    await h.advance(timedelta(days=4), step=timedelta(hours=2),
+    # (Up to five days: started after 13:00, the call falls in quiet hours and waits for 08:00.)
+    await h.advance(timedelta(days=5), step=timedelta(hours=2),
                     until=lambda: bool(open_tasks(h, handle.id, "supervisor_decision")))
     await h.settle(lambda: bool(open_tasks(h, handle.id, "supervisor_decision")))
     [ended] = open_tasks(h, handle.id, "supervisor_decision")

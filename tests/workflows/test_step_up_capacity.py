@@ -9,6 +9,7 @@ from handrail.domain.step_up import StepUpReview, StepUpReviewKind, StepUpStage,
 from handrail.store.capacity import capacity_board
 from handrail.store.models import StepUpRequest, StepUpSlot
 from handrail.workflows.step_up import StepUp
+from tests.workflows.feedback import answer
 from tests.workflows.step_ups import (
     add_person,
     add_slots,
@@ -78,4 +79,4 @@ async def test_no_free_slot_waits_visibly_then_the_released_slot_goes_to_the_lon
     [hook] = open_tasks(h, holder.id, "start_step_down")
     await holder.execute_update(StepUp.complete_task, args=[CompleteTask(task_id=hook.id),
                                                             h.staff.clinician])
-    await holder.result()
+    await answer(h, holder, "4")  # the closure question, answered
