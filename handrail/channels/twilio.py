@@ -124,7 +124,9 @@ class TwilioChannel:
         if code not in OPTED_OUT_CODES and code not in UNUSABLE_NUMBER_CODES:
             return
         now = utcnow()
-        if code in OPTED_OUT_CODES:
+        if attempt is not None and attempt.carer_id is not None:
+            pass  # the carer's number, not the person's: the workflow withdraws carer updates
+        elif code in OPTED_OUT_CODES:
             # Twilio knows of an opt-out Handrail missed: record it as the person's word.
             person.opted_out_at = person.opted_out_at or now
             person.consent_source = f"twilio-{code}"

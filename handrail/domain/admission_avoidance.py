@@ -44,6 +44,9 @@ class AvoidanceInput(BaseModel):
     requested_by_id: int | None
     requested_at: datetime
     policy: Policy
+    # The requesting clinician's proposal, shown to the senior; documented with the decision
+    # when the decision names no thresholds of its own (the policy's when neither does).
+    proposed_thresholds: AdmissionThresholds | None = None
 
 
 class _Command(BaseModel):

@@ -48,14 +48,14 @@ with workflow.unsafe.imports_passed_through():
         warning_is_severe,
     )
     from ..domain.consent import ReplyKind, classify_reply
-    from ..domain.contact import OutcomeReport, PersonReply
+    from ..domain.contact import DeliveryFailure, OutcomeReport, PersonReply
     from ..domain.handoff import Actor, CompleteTask
     from ..domain.policy import CarerMoment
     from ..domain.step_down import EarlyWarning
     from ..domain.tasks import Role, TaskKind
     from .avoidance_episode import EpisodeContacts, EpisodeEffects
     from .closure_feedback import ClosureFeedback
-    from .common import STORE, wait_until
+    from .common import STORE, UNSUBSCRIBED_CODES, wait_until
     from .contact import Contact
 
 # Tasks answered by an action of their own, which records the reason.
@@ -250,7 +250,7 @@ class AdmissionAvoidance:
     @workflow.update
     async def decide(self, command: AvoidanceDecision, actor: Actor) -> AvoidanceState:
         state, now = self._state, workflow.now()
-        thresholds = command.thresholds or AdmissionThresholds(
+        thresholds = command.thresholds or self._input.proposed_thresholds or AdmissionThresholds(
             **self._policy.thresholds.model_dump())
         state.decision, state.decided_at, state.decided_by_id = command.decision, now, actor.id
         state.thresholds, state.dissent = thresholds, command.dissent
@@ -399,6 +399,14 @@ class AdmissionAvoidance:
                                      TaskKind.read_reply, "The person replied: read it and respond",
                                      owner_id=self._state.owner_id,
                                      due=workflow.now() + self._policy.review_due)
+
+    @workflow.signal
+    async def delivery_failed(self, failure: DeliveryFailure) -> None:
+        """A carer's update that Twilio accepted and then could not deliver (the status
+        callback): 21610 is the carer's STOP. The contacts take their own failures."""
+        if (failure.message_id in self._effects.carer_attempt_ids
+                and failure.error_code in UNSUBSCRIBED_CODES):
+            await self._effects.carer_unsubscribed(failure.error_code)
 
     @workflow.query
     def status(self) -> AvoidanceState:

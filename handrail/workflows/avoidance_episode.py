@@ -17,7 +17,11 @@ from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from ..activities.admission_avoidance import AvoidanceActivities
-    from ..activities.avoidance_contracts import AvoidanceEpisodeFields, AvoidanceEpisodeUpdate
+    from ..activities.avoidance_contracts import (
+        AvoidanceEpisodeFields,
+        AvoidanceEpisodeUpdate,
+        CarerRecord,
+    )
     from ..activities.contracts import (
         SendChannel,
         SendStatus,
@@ -35,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from ..domain.policy import CarerMoment
     from ..domain.step_up import Escalation
     from ..domain.tasks import Role
-    from .common import STORE, send_to_person, wait_until
+    from .common import STORE, UNSUBSCRIBED_CODES, send_to_person, wait_until
     from .contact import Contact
     from .transition_record import TransitionRecord
 
@@ -156,6 +160,7 @@ class EpisodeEffects(TransitionRecord):
         self._episode = episode
         self._carer_sends: list[asyncio.Task] = []
         self._carer_count = 0
+        self.carer_attempt_ids: set[int] = set()  # a later delivery failure names one of these
 
     async def episode(self, **fields: object) -> None:
         await workflow.execute_activity_method(
@@ -199,3 +204,19 @@ class EpisodeEffects(TransitionRecord):
             time_zone=zone, quiet_hours=policy.quiet_hours, interrupted=lambda: False)
         if sent is not None and sent.status == SendStatus.sent:
             state.carer_updates.append(moment.value)
+            if sent.attempt_id is not None:
+                self.carer_attempt_ids.add(sent.attempt_id)
+        elif sent is not None and sent.error_code in UNSUBSCRIBED_CODES:
+            await self.carer_unsubscribed(sent.error_code)
+
+    async def carer_unsubscribed(self, error_code: str) -> None:
+        """The carer texted STOP (Twilio refuses with 21610): their word withdraws the consent
+        to carer updates, recorded as a withdrawal that no staff member made."""
+        if not workflow.patched("carer-opt-out"):
+            return
+        state = self._episode._state
+        await workflow.execute_activity_method(
+            AvoidanceActivities.record_carer,
+            CarerRecord(key=self.key("carer-unsubscribed"), transition_id=state.transition_id,
+                        person_id=state.person_id, details=None, actor_id=None, at=workflow.now(),
+                        source=f"twilio-{error_code}"), **STORE)

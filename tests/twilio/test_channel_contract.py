@@ -3,6 +3,7 @@ description served by Prism: Prism refuses (422) any request the contract does n
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -12,7 +13,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from handrail.channels.base import ChannelKind, OutboundMessage, PermanentDeliveryError
 from handrail.channels.twilio import TwilioChannel
-from handrail.store.models import OutreachAttempt, Person
+from handrail.store.models import Carer, OutreachAttempt, Person
 
 PUBLIC = "https://handrail.example.org"
 API = "https://api.twilio.com/2010-04-01/Accounts/" + ACCOUNT_SID
@@ -140,6 +141,31 @@ def test_an_invalid_or_landline_number_is_marked_unusable(sqlite_engine, reached
     assert marked.opted_out_at is None  # not an opt-out: a coordinator can still call
     assert attempt(sqlite_engine, key).error_code == code
 
+
+def test_error_21610_for_a_carer_leaves_the_persons_own_consent_alone(sqlite_engine, reached, http):
+    """A carer's STOP is theirs: the admission-avoidance workflow withdraws carer updates."""
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        carer = Carer(person_id=reached.person_id, name="Alex Carer", phone="+447700900654",
+                      relationship="partner", consent_given=True)
+        session.add(carer)
+        session.commit()
+    key = f"{reached.workflow_id}:carer-episode_started-1"
+    attempt_id = add_attempt(sqlite_engine, reached, key=key)
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        row = session.get(OutreachAttempt, attempt_id)
+        row.carer_id = carer.id
+        session.add(row)
+        session.commit()
+    http.prefer_error = "unsubscribed"
+    to_carer = replace(message(reached, key), to=carer.phone)
+    with Session(sqlite_engine, expire_on_commit=False) as session, \
+            pytest.raises(PermanentDeliveryError) as refused:
+        channel(http).send(to_carer, session=session)
+    assert refused.value.code == "21610"
+    assert (attempt(sqlite_engine, key).status, attempt(sqlite_engine, key).error_code) == ("failed", "21610")
+    still = person(sqlite_engine, reached.person_id)
+    assert still.opted_out_at is None and still.consent_source == "confirm-details"
+    assert still.phone_usable
 
 def test_other_twilio_refusals_are_left_to_retry_and_change_nothing(sqlite_engine, reached, http):
     key = f"{reached.workflow_id}:reminder-1"

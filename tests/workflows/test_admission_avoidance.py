@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from handrail.channels.base import PermanentDeliveryError
+from handrail.channels.outbox import OutboxChannel
 from handrail.domain.admission_avoidance import (
     AvoidanceDecision,
     AvoidanceDecisionKind,
@@ -17,17 +19,21 @@ from handrail.domain.admission_avoidance import (
     RiskReport,
     WithdrawCarerConsent,
 )
-from handrail.domain.contact import ContactOutcome, OutcomeReport, PersonReply
+from handrail.domain.contact import ContactOutcome, DeliveryFailure, OutcomeReport, PersonReply
 from handrail.store.models import (
+    AuditEvent,
     AvoidanceEpisode,
     Carer,
     Decision,
     OutboxMessage,
+    OutreachAttempt,
+    Person,
     Task,
     TransitionFeedback,
 )
 from handrail.workflows.admission_avoidance import AdmissionAvoidance
 from tests.workflows.avoidances import (
+    CARER_PHONE,
     add_person,
     approval,
     carer,
@@ -249,3 +255,74 @@ async def test_no_feedback_is_asked_without_consent_to_messages(harness):
     final = await handle.result()
     assert final.feedback_rating is None
     assert h.rows(OutboxMessage, OutboxMessage.transition_id == handle.id) == []
+
+
+# --- a carer's STOP: Twilio's 21610 withdraws the consent to carer updates -----------------
+
+def carer_row(h, person_id: int) -> Carer:
+    return h.rows(Carer, Carer.person_id == person_id)[0]
+
+
+def withdrawals(h, transition_id: str) -> list[AuditEvent]:
+    return h.rows(AuditEvent, AuditEvent.transition_id == transition_id,
+                  AuditEvent.action == "carer.consent_withdrawn")
+
+
+async def ended_by_a_threshold(h, handle, on_call) -> None:
+    await handle.execute_update(AdmissionAvoidance.report_risk, args=[
+        RiskReport(rating=8, note="Plans and means"), h.staff.clinician])
+    await h.settle(lambda: bool(open_tasks(h, handle.id, "avoidance_threshold")))
+    await handle.execute_update(AdmissionAvoidance.review, args=[AvoidanceReview(
+        decision=AvoidanceReviewKind.admit, reason="Risk above the documented threshold"), on_call])
+
+
+async def test_a_carer_who_texted_stop_has_consent_withdrawn_and_hears_nothing_more(harness, monkeypatch):
+    h = harness
+    on_call = add_on_call_senior(h)
+    person_id = add_person(h)
+    handle = await open_episode(h, person_id)
+    await handle.execute_update(AdmissionAvoidance.record_carer, args=[carer(True), h.staff.clinician])
+    send = OutboxChannel.send
+
+    def twilio_refuses_the_carer(channel, message, *, session):
+        if message.to == CARER_PHONE:  # as TwilioChannel raises for an unsubscribed recipient
+            raise PermanentDeliveryError("21610", "Twilio error 21610")
+        return send(channel, message, session=session)
+
+    monkeypatch.setattr(OutboxChannel, "send", twilio_refuses_the_carer)
+    await handle.execute_update(AdmissionAvoidance.decide, args=[approval(h), h.staff.clinical_lead])
+    await h.settle(lambda: bool(withdrawals(h, handle.id)))
+    assert carer_attempts(h, handle.id) == [("carer-episode_started-1", "failed_permanently")]
+    [withdrawn] = withdrawals(h, handle.id)
+    assert withdrawn.detail == {"source": "twilio-21610"} and withdrawn.actor_id is None
+    row = carer_row(h, person_id)
+    assert row.consent_withdrawn_at is not None and not row.consent_given
+    # The carer's STOP is not the person's: their own messages still go.
+    assert h.rows(Person, Person.id == person_id)[0].opted_out_at is None
+
+    await ended_by_a_threshold(h, handle, on_call)
+    await h.settle(lambda: any(step.startswith("carer-episode_ended") and status == "skipped_no_consent"
+                               for step, status in carer_attempts(h, handle.id)))
+    assert to_carer(h) == []
+
+
+async def test_a_carer_update_that_bounces_later_with_21610_withdraws_the_consent(harness):
+    h = harness
+    on_call = add_on_call_senior(h)
+    person_id = add_person(h)
+    handle = await open_episode(h, person_id)
+    await handle.execute_update(AdmissionAvoidance.record_carer, args=[carer(True), h.staff.clinician])
+    await handle.execute_update(AdmissionAvoidance.decide, args=[approval(h), h.staff.clinical_lead])
+    await h.settle(lambda: len(to_carer(h)) == 1)
+    [attempt] = [a for a in h.rows(OutreachAttempt, OutreachAttempt.transition_id == handle.id)
+                 if a.step.startswith("carer-")]
+    # The status callback's failure, as the Twilio webhook signals it.
+    await handle.signal(AdmissionAvoidance.delivery_failed, DeliveryFailure(
+        message_id=attempt.id, error_code="21610"))
+    await h.settle(lambda: bool(withdrawals(h, handle.id)))
+    assert carer_row(h, person_id).consent_withdrawn_at is not None
+
+    await ended_by_a_threshold(h, handle, on_call)
+    await h.settle(lambda: any(step.startswith("carer-episode_ended") and status == "skipped_no_consent"
+                               for step, status in carer_attempts(h, handle.id)))
+    assert len(to_carer(h)) == 1  # only the start, before the STOP
