@@ -21,6 +21,7 @@ from . import console, errors
 from .deps import TemporalConnection
 from .errors import TemporalUnavailable
 from .routes import (
+    admission_avoidance,
     auth,
     codec,
     handoffs,
@@ -99,6 +100,7 @@ def create_app(
     app.include_router(transitions.router)
     app.include_router(step_ups.router)
     app.include_router(step_downs.router)
+    app.include_router(admission_avoidance.router)
     app.include_router(tasks.router)
     app.include_router(outbox.router)
     app.include_router(twilio.router)

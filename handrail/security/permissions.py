@@ -33,6 +33,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "stepdowns:create": frozenset({R.clinician}) | SENIOR,  # a clinician confirms stabilization
     "capacity:read": CLINICAL,
     "approvals:read": SENIOR,  # the console's step-up huddle page: pending decisions, capacity
+    "avoidance:create": frozenset({R.clinician}) | SENIOR,  # opened by the assessing clinician
 }
 
 # Staff actions on a transition (`POST /api/transitions/{id}/actions/{action}`).
@@ -53,6 +54,25 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "adjust-taper": frozenset({R.clinician, R.care_coordinator}) | SENIOR,
     "early-warning": CLINICAL,
     "exit-plan": frozenset({R.clinician, R.care_coordinator}) | SENIOR,
+    # Admission avoidance (see PATHWAY_ACTION_ROLES for its `decide`, `review`, `record-contact`).
+    "report-risk": frozenset({R.crisis_worker, R.clinician, R.care_coordinator}) | SENIOR,
+    # The carer and the person's consent: whoever in the team hears it records it, and a
+    # withdrawal must never wait for the right colleague.
+    "record-carer": CLINICAL,
+    "withdraw-carer-consent": CLINICAL,
+}
+
+# The senior decisions of admission avoidance: the policy's decision roles, not a supervisor.
+AVOIDANCE_SENIOR = frozenset({R.clinical_lead, R.on_call_senior})
+# Where one pathway's action needs other roles than the same action elsewhere (by the
+# transition kind); the workflow's validator still checks its policy's own roles.
+PATHWAY_ACTION_ROLES: dict[str, dict[str, frozenset[Role]]] = {
+    "admission_avoidance": {
+        "decide": AVOIDANCE_SENIOR,
+        "review": AVOIDANCE_SENIOR,  # the regular review and a crossed threshold's answer
+        # Home visits are made by the crisis team's workers too.
+        "record-contact": ACTION_ROLES["record-contact"] | {R.crisis_worker},
+    },
 }
 
 
@@ -60,5 +80,11 @@ def allowed(role: Role | str, permission: str) -> bool:
     return Role(role) in PERMISSIONS.get(permission, frozenset())
 
 
-def action_allowed(role: Role | str, action: str) -> bool:
-    return Role(role) in ACTION_ROLES.get(action, frozenset())
+def action_roles(action: str, pathway: str | None = None) -> frozenset[Role]:
+    """Who may send this action, to this pathway's transitions when `pathway` is given."""
+    overrides = PATHWAY_ACTION_ROLES.get(pathway or "", {})
+    return overrides.get(action) or ACTION_ROLES.get(action, frozenset())
+
+
+def action_allowed(role: Role | str, action: str, pathway: str | None = None) -> bool:
+    return Role(role) in action_roles(action, pathway)

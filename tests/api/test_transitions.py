@@ -212,7 +212,9 @@ def test_openapi_documents_every_actions_command(api):
     assert titles == ["ConfirmDetails", "Booking", "OutcomeReport", "CompleteTask", "Reassign",
                       "SupervisorDecision", "CloseTransition",
                       "ConfirmProposal", "StepUpDecision", "StepUpReview",  # a step-up's own
-                      "AdjustTaper", "EarlyWarning", "ExitPlan", "CloseStepDown"]  # a step-down's
+                      "AdjustTaper", "EarlyWarning", "ExitPlan", "CloseStepDown",  # a step-down's
+                      "AvoidanceDecision", "AvoidanceReview", "RiskReport", "CarerDetails",
+                      "WithdrawCarerConsent"]  # an admission avoidance's
 
 
 def test_action_on_an_unknown_transition_is_404(api, world, temporal):

@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from handrail.api.app import create_app
 from handrail.config import Settings
 from handrail.domain.tasks import Role
-from handrail.security.permissions import ACTION_ROLES, PERMISSIONS
+from handrail.security.permissions import PERMISSIONS, action_roles
 from handrail.security.sessions import SAFE_METHODS, cookie_name, issue_session
 from handrail.store.models import (
     ApiToken,
@@ -164,6 +164,7 @@ class World:
     step_ups: dict[str, str]
     person_id: int
     step_downs: dict[str, str] | None = None
+    avoidances: dict[str, str] | None = None
 
 
 def _seed(engine) -> World:
@@ -184,8 +185,14 @@ def _seed(engine) -> World:
             tokens[role] = new_token()
             session.add(ApiToken(staff_id=staff.id, token_hash=hash_token(tokens[role])))
             staff_ids[role] = staff.id
-        transitions, tasks, messages, step_ups, step_downs = {}, {}, {}, {}, {}
+        transitions, tasks, messages, step_ups, step_downs, avoidances = {}, {}, {}, {}, {}, {}
         for side, team in teams.items():
+            avoidances[side] = f"avoid-matrix-{side}"
+            session.add(Transition(
+                id=avoidances[side], kind="admission_avoidance", stage="intensive",
+                person_id=person.id, team_id=team.id, policy_version="test",
+                event_time=now - timedelta(hours=1),
+            ))
             step_downs[side] = f"stepdown-matrix-{side}"
             session.add(Transition(
                 id=step_downs[side], kind="step_down", stage="tapering", person_id=person.id,
@@ -213,7 +220,8 @@ def _seed(engine) -> World:
             session.flush()
             transitions[side], tasks[side], messages[side] = transition_id, task.id, message.id
         session.commit()
-    return World(tokens, staff_ids, transitions, tasks, messages, step_ups, person.id, step_downs)
+    return World(tokens, staff_ids, transitions, tasks, messages, step_ups, person.id, step_downs,
+                 avoidances)
 
 
 # --- how to call each protected route ----------------------------------------------------------
@@ -253,9 +261,27 @@ STEP_DOWN_ACTION_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "close": lambda w: {"reason": "moved away, not engaging"},
 }
 STEP_DOWN = "stepdown:"  # marks a step-down action in a case
+# An admission-avoidance episode's actions, sent to an episode.
+AVOIDANCE_ACTION_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
+    "decide": lambda w: {"decision": "approve", "rationale": "safe at home with daily visits"},
+    "review": lambda w: {"decision": "continue", "reason": "not yet settled"},
+    "report-risk": lambda w: {"rating": 4},
+    "early-warning": lambda w: {"sign": "not sleeping", "severity": "moderate"},
+    "record-contact": lambda w: {"outcome": "attended"},
+    "record-carer": lambda w: {"name": "Jo Carer", "phone": "+447700900888", "relationship": "parent",
+                               "consent": True, "consent_source": "verbal, home visit"},
+    "withdraw-carer-consent": lambda w: {"note": "asked by phone"},
+    "complete-task": lambda w: {"task_id": w.tasks[OWN]},
+}
+AVOIDANCE = "avoid:"  # marks an admission-avoidance action in a case
+PATHWAY_PREFIXES = {STEP_UP: "step_up", STEP_DOWN: "step_down", AVOIDANCE: "admission_avoidance"}
 
 
 def _actions_route(action: str) -> Callable[[World, str], Request]:
+    if action.startswith(AVOIDANCE):
+        name = action.removeprefix(AVOIDANCE)
+        return lambda w, side: (f"/api/transitions/{w.avoidances[side]}/actions/{name}",
+                                {"json": AVOIDANCE_ACTION_BODIES[name](w)})
     if action.startswith(STEP_DOWN):
         name = action.removeprefix(STEP_DOWN)
         return lambda w, side: (f"/api/transitions/{w.step_downs[side]}/actions/{name}",
@@ -313,6 +339,11 @@ CALLS: dict[tuple[str, str], Callable[[World, str], Request]] = {
                                         "safety_plan_reliability"]},
         "contingency": {"early_warning_signs": ["sleeping badly"],
                         "fast_track_route": "call the duty worker"}}}),
+    ("POST", "/api/admission-avoidance"): lambda w, side: ("/api/admission-avoidance", {"json": {
+        "person_id": w.person_id, "reason": "in crisis; could be supported at home",
+        "proposed_thresholds": {"risk_rating_at_or_above": 7},
+        "carer": {"name": "Jo Carer", "phone": "+447700900888", "relationship": "parent",
+                  "consent": True, "consent_source": "verbal, at the assessment"}}}),
     ("GET", "/api/reports/outcomes"): lambda w, side: (
         f"/api/reports/outcomes?from=2026-01-01&to=2026-12-31&team={TEAM_CODES[side]}", {}),
     ("GET", "/api/reports/assurance"): lambda w, side: (
@@ -347,6 +378,7 @@ def _cases() -> list[tuple[str, str, str | None]]:
             cases += [(method, path, action) for action in ACTION_BODIES]
             cases += [(method, path, STEP_UP + action) for action in STEP_UP_ACTION_BODIES]
             cases += [(method, path, STEP_DOWN + action) for action in STEP_DOWN_ACTION_BODIES]
+            cases += [(method, path, AVOIDANCE + action) for action in AVOIDANCE_ACTION_BODIES]
         else:
             cases.append((method, path, None))
     return cases
@@ -409,7 +441,12 @@ def _allowed_roles(case) -> frozenset[Role]:
     method, path, action = case
     [permission] = permission_of(ROUTES[(method, path)])
     roles = PERMISSIONS[permission]
-    return roles & ACTION_ROLES[action.removeprefix(STEP_UP).removeprefix(STEP_DOWN)] if action else roles
+    if not action:
+        return roles
+    for prefix, pathway in PATHWAY_PREFIXES.items():
+        if action.startswith(prefix):
+            return roles & action_roles(action.removeprefix(prefix), pathway)
+    return roles & action_roles(action)
 
 
 def test_every_route_is_public_by_design_or_in_the_matrix():

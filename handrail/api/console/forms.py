@@ -42,7 +42,7 @@ def available_actions(transition_id: str, kind: str, stage: str, status: str, ro
         offered += ["reassign", "close"]
     else:  # a pathway with no page of its own yet: every action it takes, as a generic form
         offered = [action for action in actions_of(transition_id) if action != "complete-task"]
-    return [action for action in offered if action_allowed(role, action)]
+    return [action for action in offered if action_allowed(role, action, kind)]
 
 
 def generic_fields(model: type[BaseModel]) -> list[dict[str, Any]]:

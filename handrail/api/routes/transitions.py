@@ -15,6 +15,14 @@ from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 from temporalio.client import Client
 
+from ...domain.admission_avoidance import (
+    AvoidanceDecision,
+    AvoidanceReview,
+    AvoidanceState,
+    CarerDetails,
+    RiskReport,
+    WithdrawCarerConsent,
+)
 from ...domain.contact import OutcomeReport
 from ...domain.handoff import (
     Actor,
@@ -26,11 +34,11 @@ from ...domain.handoff import (
     Reassign,
     SupervisorDecision,
 )
-from ...domain.ids import STEP_DOWN_PREFIX, STEP_UP_PREFIX
+from ...domain.ids import AVOIDANCE_PREFIX, STEP_DOWN_PREFIX, STEP_UP_PREFIX
 from ...domain.step_down import AdjustTaper, CloseStepDown, EarlyWarning, ExitPlan, StepDownState
 from ...domain.step_up import ConfirmProposal, StepUpDecision, StepUpReview, StepUpState
 from ...security.audit import append_audit
-from ...security.permissions import ACTION_ROLES, action_allowed
+from ...security.permissions import action_allowed, action_roles
 from ...store import queries
 from ...store.models import Transition
 from ...store.types import utcnow
@@ -47,6 +55,7 @@ from ..deps import (
     require,
 )
 from ..errors import TemporalUnavailable, raise_for_workflow_error, raise_validation
+from .admission_avoidance import avoidance_detail
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/transitions", tags=["transitions"])
@@ -79,21 +88,48 @@ STEP_DOWN_ACTIONS: dict[str, tuple[str, type[BaseModel]]] = {
     "reassign": ("reassign", Reassign),
     "close": ("close", CloseStepDown),
 }
-ALL_ACTIONS = sorted(set(ACTIONS) | set(STEP_UP_ACTIONS) | set(STEP_DOWN_ACTIONS))
-LiveState = HandoffState | StepUpState | StepDownState
+# An admission-avoidance episode's actions: `decide` is the senior decision with its thresholds
+# and dissent; `review` answers the regular review and a crossed threshold alike.
+AVOIDANCE_ACTIONS: dict[str, tuple[str, type[BaseModel]]] = {
+    "decide": ("decide", AvoidanceDecision),
+    "review": ("review", AvoidanceReview),
+    "report-risk": ("report_risk", RiskReport),
+    "early-warning": ("early_warning", EarlyWarning),
+    "record-contact": ("record_contact", OutcomeReport),
+    "record-carer": ("record_carer", CarerDetails),
+    "withdraw-carer-consent": ("withdraw_carer_consent", WithdrawCarerConsent),
+    "complete-task": ("complete_task", CompleteTask),
+}
+ALL_ACTIONS = sorted(set(ACTIONS) | set(STEP_UP_ACTIONS) | set(STEP_DOWN_ACTIONS)
+                     | set(AVOIDANCE_ACTIONS))
+LiveState = HandoffState | StepUpState | StepDownState | AvoidanceState
+# Each pathway by its workflow id's prefix: (kind, its actions, its `status` query's answer).
+_PATHWAYS = (
+    (STEP_DOWN_PREFIX, "step_down", STEP_DOWN_ACTIONS, StepDownState),
+    (STEP_UP_PREFIX, "step_up", STEP_UP_ACTIONS, StepUpState),
+    (AVOIDANCE_PREFIX, "admission_avoidance", AVOIDANCE_ACTIONS, AvoidanceState),
+)
+
+
+def _pathway_of(transition_id: str) -> tuple[str, dict[str, tuple[str, type[BaseModel]]], type[BaseModel]]:
+    for prefix, kind, actions, state_type in _PATHWAYS:
+        if transition_id.startswith(prefix):
+            return kind, actions, state_type
+    return "handoff", ACTIONS, HandoffState
+
+
+def pathway_of(transition_id: str) -> str:
+    """The transition's kind, told by its workflow id's prefix."""
+    return _pathway_of(transition_id)[0]
 
 
 def actions_of(transition_id: str) -> dict[str, tuple[str, type[BaseModel]]]:
     """The actions of the transition's pathway, told by its workflow id's prefix."""
-    if transition_id.startswith(STEP_DOWN_PREFIX):
-        return STEP_DOWN_ACTIONS
-    return STEP_UP_ACTIONS if transition_id.startswith(STEP_UP_PREFIX) else ACTIONS
+    return _pathway_of(transition_id)[1]
 
 
 def state_type_of(transition_id: str) -> type[BaseModel]:
-    if transition_id.startswith(STEP_DOWN_PREFIX):
-        return StepDownState
-    return StepUpState if transition_id.startswith(STEP_UP_PREFIX) else HandoffState
+    return _pathway_of(transition_id)[2]
 
 Reader = Annotated[Principal, Depends(require("transitions:read"))]
 ActingUser = Annotated[Principal, Depends(require("transitions:act"))]
@@ -195,6 +231,8 @@ async def get_transition(
     )
     if detail is None:  # gone between the two reads: as good as never there
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND)
+    if row.kind == "admission_avoidance":
+        detail.update(avoidance_detail(session=session, transition_id=row.id, person_id=row.person_id))
     # Reading a person's record is itself on the record.
     append_audit(
         session=session, action="read", actor_id=user.staff_id, transition_id=row.id,
@@ -243,11 +281,13 @@ ACTION_BODIES = {
                for action, (_, model) in STEP_UP_ACTIONS.items()]
             + [f"{action} on a step-down → {model.__name__}"
                for action, (_, model) in STEP_DOWN_ACTIONS.items()]
+            + [f"{action} on an admission avoidance → {model.__name__}"
+               for action, (_, model) in AVOIDANCE_ACTIONS.items()]
         ),
         "content": {"application/json": {"schema": {
             "oneOf": [_inlined_schema(model) for model in dict.fromkeys(
                 model for _, model in [*ACTIONS.values(), *STEP_UP_ACTIONS.values(),
-                                       *STEP_DOWN_ACTIONS.values()])],
+                                       *STEP_DOWN_ACTIONS.values(), *AVOIDANCE_ACTIONS.values()])],
         }}},
     }
 }
@@ -275,8 +315,9 @@ def action_command(user: Principal, transition_id: str, action: str) -> tuple[st
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"unknown action {action!r}; one of {ALL_ACTIONS}"
         )
-    if not action_allowed(user.role, action):
-        allowed_roles = ", ".join(sorted(r.value for r in ACTION_ROLES[action]))
+    pathway = pathway_of(transition_id)
+    if not action_allowed(user.role, action, pathway):
+        allowed_roles = ", ".join(sorted(r.value for r in action_roles(action, pathway)))
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             detail=f"the {user.role.value} role may not {action}; allowed: {allowed_roles}",
