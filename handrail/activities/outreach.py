@@ -9,30 +9,31 @@ from sqlmodel import col, select
 from temporalio import activity
 
 from ..channels.base import Channel, ChannelKind, OutboundMessage, PermanentDeliveryError
-from ..domain.consent import next_send_time_under_cap
+from ..domain.consent import SendRefusal, may_send, may_update_carer, next_send_time_under_cap
 from ..store import records
 from ..store.db import session_scope
 from ..store.models import Carer, OutreachAttempt, Person
 from .contracts import SendChannel, SendResult, SendStatus, SendToPerson
 
+_SKIPPED = {SendRefusal.opted_out: SendStatus.skipped_opted_out,
+            SendRefusal.no_consent: SendStatus.skipped_no_consent,
+            SendRefusal.no_number: SendStatus.skipped_no_number}
+
 
 def _refusal(person: Person) -> SendStatus | None:
-    if person.opted_out_at is not None:
-        return SendStatus.skipped_opted_out
-    if not person.consent_to_messages:
-        return SendStatus.skipped_no_consent
-    if not person.phone or not person.phone_usable:
-        return SendStatus.skipped_no_number
-    return None
+    refusal = may_send(consent_to_messages=person.consent_to_messages,
+                       opted_out_at=person.opted_out_at, phone=person.phone,
+                       phone_usable=person.phone_usable)
+    return None if refusal is None else _SKIPPED[refusal]
 
 
 def _carer_refusal(carer: Carer | None) -> SendStatus | None:
     # The person's consent to keep this carer informed, as it stands at the moment of sending.
-    if carer is None or not carer.consent_given or carer.consent_withdrawn_at is not None:
+    if carer is None:
         return SendStatus.skipped_no_consent
-    if not carer.phone:
-        return SendStatus.skipped_no_number
-    return None
+    refusal = may_update_carer(consent_given=carer.consent_given,
+                               withdrawn_at=carer.consent_withdrawn_at, phone=carer.phone)
+    return None if refusal is None else _SKIPPED[refusal]
 
 
 # Attempts that reached the person's phone (or are on their way) count towards the cap.

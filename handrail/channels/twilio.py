@@ -17,8 +17,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from ..domain.consent import may_send
-from ..store.models import OutreachAttempt, Person
+from ..domain.consent import may_send, may_update_carer
+from ..store.models import Carer, OutreachAttempt, Person
 from ..store.types import utcnow
 from .base import ChannelKind, OutboundMessage, PermanentDeliveryError, Receipt
 
@@ -76,10 +76,16 @@ class TwilioChannel:
         person = session.get(Person, message.person_id)
         if person is None:
             raise PermanentDeliveryError("no_person", f"person {message.person_id} not found")
-        refusal = may_send(
-            consent_to_messages=person.consent_to_messages, opted_out_at=person.opted_out_at,
-            phone=message.to, phone_usable=person.phone_usable,
-        )
+        carer = (session.get(Carer, attempt.carer_id)
+                 if attempt is not None and attempt.carer_id is not None else None)
+        if carer is not None:  # an update to the person's carer: the consent to that counts
+            refusal = may_update_carer(consent_given=carer.consent_given,
+                                       withdrawn_at=carer.consent_withdrawn_at, phone=message.to)
+        else:
+            refusal = may_send(
+                consent_to_messages=person.consent_to_messages, opted_out_at=person.opted_out_at,
+                phone=message.to, phone_usable=person.phone_usable,
+            )
         if refusal is not None:  # the activity checks first; this is the last line of defence
             raise PermanentDeliveryError(refusal.value, f"not sent: {refusal.value}")
         try:

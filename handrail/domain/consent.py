@@ -99,6 +99,19 @@ def may_send(
     return None
 
 
+def may_update_carer(*, consent_given: bool, withdrawn_at: datetime | None,
+                     phone: str | None) -> SendRefusal | None:
+    """None when the person's named carer may receive an update; otherwise why not. It is the
+    person's consent to keep this carer informed that counts, as it stands now (a withdrawal,
+    by the person or by the carer's own STOP, outranks it); the person's consent to messages
+    of their own is another matter."""
+    if not consent_given or withdrawn_at is not None:
+        return SendRefusal.no_consent
+    if not phone:
+        return SendRefusal.no_number
+    return None
+
+
 def next_send_time_under_cap(
     at: datetime, *, earlier_sends: Iterable[datetime], cap: FrequencyCap | None,
     is_reply: bool = False,

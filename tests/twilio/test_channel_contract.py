@@ -142,20 +142,52 @@ def test_an_invalid_or_landline_number_is_marked_unusable(sqlite_engine, reached
     assert attempt(sqlite_engine, key).error_code == code
 
 
-def test_error_21610_for_a_carer_leaves_the_persons_own_consent_alone(sqlite_engine, reached, http):
-    """A carer's STOP is theirs: the admission-avoidance workflow withdraws carer updates."""
-    with Session(sqlite_engine, expire_on_commit=False) as session:
+def carer_update(engine, reached, *, consent_given: bool = True) -> tuple[Carer, str]:
+    """The person's named carer, and an attempt to send them an update: (carer, key)."""
+    with Session(engine, expire_on_commit=False) as session:
         carer = Carer(person_id=reached.person_id, name="Alex Carer", phone="+447700900654",
-                      relationship="partner", consent_given=True)
+                      relationship="partner", consent_given=consent_given)
         session.add(carer)
         session.commit()
     key = f"{reached.workflow_id}:carer-episode_started-1"
-    attempt_id = add_attempt(sqlite_engine, reached, key=key)
-    with Session(sqlite_engine, expire_on_commit=False) as session:
+    attempt_id = add_attempt(engine, reached, key=key)
+    with Session(engine, expire_on_commit=False) as session:
         row = session.get(OutreachAttempt, attempt_id)
         row.carer_id = carer.id
         session.add(row)
         session.commit()
+    return carer, key
+
+
+def test_a_carer_update_goes_on_the_carers_consent_not_the_persons_own(sqlite_engine, reached, http):
+    """The person may want no messages themselves yet want their carer kept informed."""
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        session.get(Person, reached.person_id).consent_to_messages = False
+        session.commit()
+    carer, key = carer_update(sqlite_engine, reached)
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        channel(http).send(replace(message(reached, key), to=carer.phone), session=session)
+    assert attempt(sqlite_engine, key).provider_ref.startswith("SM")
+
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        session.get(Carer, carer.id).consent_withdrawn_at = datetime.now(UTC)
+        session.commit()
+    again = f"{reached.workflow_id}:carer-episode_ended-1"
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        row = session.get(OutreachAttempt, add_attempt(sqlite_engine, reached, key=again))
+        row.carer_id = carer.id
+        session.add(row)
+        session.commit()
+    sent_before = len(http.requests)
+    with Session(sqlite_engine, expire_on_commit=False) as session, \
+            pytest.raises(PermanentDeliveryError, match="no_consent"):
+        channel(http).send(replace(message(reached, again), to=carer.phone), session=session)
+    assert len(http.requests) == sent_before  # withdrawn: Twilio is not even asked
+
+
+def test_error_21610_for_a_carer_leaves_the_persons_own_consent_alone(sqlite_engine, reached, http):
+    """A carer's STOP is theirs: the admission-avoidance workflow withdraws carer updates."""
+    carer, key = carer_update(sqlite_engine, reached)
     http.prefer_error = "unsubscribed"
     to_carer = replace(message(reached, key), to=carer.phone)
     with Session(sqlite_engine, expire_on_commit=False) as session, \
