@@ -288,7 +288,7 @@ def _load_avoidance(session: Session, team_ids: Collection[int], period: Period)
     """Admission-avoidance episodes ended in the period, each with the person's next crisis
     presentation after its end."""
     e = AvoidanceEpisode
-    statement = select(e.transition_id, e.person_id, e.started_at, e.ended_at, e.outcome,
+    statement = select(e.transition_id, e.person_id, e.requested_at, e.ended_at, e.outcome,
                        _next_presentation(e.person_id, e.ended_at, period.end + REPEAT_HORIZON)
                        .label("next_presentation")).where(
         col(e.team_id).in_(list(team_ids)), col(e.ended_at) >= period.start,
@@ -306,8 +306,8 @@ def _avoidance_figures(episodes: list, period: Period):
         rate_figure("admission_avoidance.avoided", "Admission-avoidance episodes ended without admission",
                     m.outcome_share(((row.transition_id, row.outcome) for row in episodes), {AVOIDED})),
         duration_figure("admission_avoidance.episode_length",
-                        "Admission avoided: hours from the episode's start to its end",
-                        m.durations((row.transition_id, row.started_at, row.ended_at) for row in avoided)),
+                        "Admission avoided: hours of the crisis episode, from its opening to its end",
+                        m.durations((row.transition_id, row.requested_at, row.ended_at) for row in avoided)),
         *[rate_figure(f"repeat_crisis.after_avoidance.{days}d",
                       f"Admissions avoided followed by a crisis presentation within {days} days",
                       m.repeat_crisis(anchors, timedelta(days=days), as_of=period.as_of))
