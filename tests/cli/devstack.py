@@ -11,7 +11,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -264,3 +265,17 @@ class DevStackProcess:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+
+
+@contextmanager
+def running_stack(data_dir: Path, **options) -> Iterator[DevStackProcess]:
+    """`handrail dev` started on `data_dir` and ready; stopped, and anything left killed, after."""
+    dev = DevStackProcess(data_dir, **options).start()
+    try:
+        dev.wait_ready()
+        yield dev
+    finally:
+        try:
+            dev.stop()
+        finally:
+            dev.kill_everything()

@@ -18,6 +18,7 @@ from devstack import (
     group_exists,
     process_running,
     process_start_ticks,
+    running_stack,
     wait_for,
 )
 from temporalio.api.enums.v1 import TaskQueueType
@@ -30,15 +31,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    dev = DevStackProcess(tmp_path_factory.mktemp("dev") / "data", policy="seconds", headless=False).start()
-    try:
-        dev.wait_ready()
+    with running_stack(tmp_path_factory.mktemp("dev") / "data", policy="seconds", headless=False) as dev:
         yield dev
-    finally:
-        try:
-            dev.stop()
-        finally:
-            dev.kill_everything()
 
 
 def workflow_pollers(address: str) -> int:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from devstack import DevStackProcess, closed_last, wait_for
+from devstack import DevStackProcess, closed_last, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -32,17 +32,9 @@ CLINICAL_DETAIL = "previous self-harm"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    dev = DevStackProcess(
-        tmp_path_factory.mktemp("e2e") / "data", policy="seconds", demo_notifications=False
-    ).start()
-    try:
-        dev.wait_ready()
+    with running_stack(tmp_path_factory.mktemp("e2e") / "data",
+                       policy="seconds", demo_notifications=False) as dev:
         yield dev
-    finally:
-        try:
-            dev.stop()
-        finally:
-            dev.kill_everything()
 
 
 class Staff:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from devstack import DevStackProcess, closed_last, wait_for
+from devstack import DevStackProcess, closed_last, running_stack, wait_for
 from test_step_up_e2e import Staff, person_on_caseload, task_of
 
 pytestmark = pytest.mark.e2e
@@ -24,17 +24,9 @@ CONTINGENCY = {"early_warning_signs": ["sleeping badly", "missing meals"],
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    dev = DevStackProcess(
-        tmp_path_factory.mktemp("e2e-step-down") / "data", policy="seconds", demo_notifications=False
-    ).start()
-    try:
-        dev.wait_ready()
+    with running_stack(tmp_path_factory.mktemp("e2e-step-down") / "data",
+                       policy="seconds", demo_notifications=False) as dev:
         yield dev
-    finally:
-        try:
-            dev.stop()
-        finally:
-            dev.kill_everything()
 
 
 def consenting_person(coordinator: Staff, mrn: str) -> int:

@@ -14,24 +14,16 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from devstack import DevStackProcess, closed_last, wait_for
+from devstack import DevStackProcess, closed_last, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    dev = DevStackProcess(
-        tmp_path_factory.mktemp("e2e-step-up") / "data", policy="seconds", demo_notifications=False
-    ).start()
-    try:
-        dev.wait_ready()
+    with running_stack(tmp_path_factory.mktemp("e2e-step-up") / "data",
+                       policy="seconds", demo_notifications=False) as dev:
         yield dev
-    finally:
-        try:
-            dev.stop()
-        finally:
-            dev.kill_everything()
 
 
 class Staff:
