@@ -72,32 +72,29 @@ class AvoidanceActivities:
         """The person's named carer and their consent (or its withdrawal), with time and source.
         True when updates may now go to the carer."""
         with session_scope(self._engine) as session:
-            carer = session.exec(select(Carer).where(Carer.person_id == request.person_id)).first()
             details = request.details
             if details is None:  # a withdrawal: every later update is refused at send time
-                if carer is not None and carer.consent_withdrawn_at is None and carer.consent_given:
-                    carer.consent_given = False
-                    carer.consent_withdrawn_at = request.at
-                    carer.updated_at = utcnow()
-                    session.add(carer)
-                action, detail = "carer.consent_withdrawn", (
-                    {"source": request.source} if request.source else {})
-            else:
-                carer = carer or Carer(person_id=request.person_id, name=details.name,
-                                       phone=details.phone, relationship=details.relationship)
-                carer.name, carer.phone, carer.relationship = (details.name, details.phone,
-                                                               details.relationship)
-                carer.consent_given = details.consent
-                carer.consent_recorded_at = request.at
-                carer.consent_source = details.consent_source
-                carer.consent_recorded_by_id = request.actor_id
-                carer.consent_withdrawn_at = None if details.consent else request.at
-                carer.updated_at = utcnow()
-                session.add(carer)
-                # The audit trail says who and how, never the carer's number.
-                action, detail = "carer.recorded", {"relationship": details.relationship,
-                                                    "consent": details.consent,
-                                                    "consent_source": details.consent_source}
+                records.withdraw_carer_consent(
+                    session=session, person_id=request.person_id, at=request.at, key=request.key,
+                    transition_id=request.transition_id, actor_id=request.actor_id,
+                    source=request.source)
+                return False
+            carer = session.exec(select(Carer).where(Carer.person_id == request.person_id)).first()
+            carer = carer or Carer(person_id=request.person_id, name=details.name,
+                                   phone=details.phone, relationship=details.relationship)
+            carer.name, carer.phone, carer.relationship = (details.name, details.phone,
+                                                           details.relationship)
+            carer.consent_given = details.consent
+            carer.consent_recorded_at = request.at
+            carer.consent_source = details.consent_source
+            carer.consent_recorded_by_id = request.actor_id
+            carer.consent_withdrawn_at = None if details.consent else request.at
+            carer.updated_at = utcnow()
+            session.add(carer)
+            # The audit trail says who and how, never the carer's number.
+            action, detail = "carer.recorded", {"relationship": details.relationship,
+                                                "consent": details.consent,
+                                                "consent_source": details.consent_source}
             records.append_event(session=session, key=request.key, at=request.at, action=action,
                                  transition_id=request.transition_id, person_id=request.person_id,
                                  actor_id=request.actor_id, detail=detail)

@@ -13,6 +13,7 @@ from ..domain.notification import PersonDetails
 from ..domain.tasks import OPEN_TASK_STATUSES, TaskSpec, TaskStatus
 from .models import (
     AuditEvent,
+    Carer,
     Contact,
     Decision,
     OutreachAttempt,
@@ -245,6 +246,24 @@ def append_event(
         session=session, action=action, actor_id=actor_id, transition_id=transition_id,
         person_id=person_id, source=source, detail=detail, at=at, key=key,
     )
+
+
+def withdraw_carer_consent(*, session: Session, person_id: int, at: datetime, key: str,
+                           transition_id: str | None, actor_id: int | None,
+                           source: str | None = None) -> Carer | None:
+    """The person's consent to keep their carer informed, withdrawn: every later update is
+    refused at send time (activities/outreach.py). Recorded even when nothing was on file, so
+    the trail shows it was asked; the carer's own STOP gives its `source`."""
+    carer = session.exec(select(Carer).where(Carer.person_id == person_id)).first()
+    if carer is not None and carer.consent_withdrawn_at is None and carer.consent_given:
+        carer.consent_given = False
+        carer.consent_withdrawn_at = at
+        carer.updated_at = utcnow()
+        session.add(carer)
+    append_event(session=session, key=key, at=at, action="carer.consent_withdrawn",
+                 transition_id=transition_id, person_id=person_id, actor_id=actor_id,
+                 detail={"source": source} if source else {})
+    return carer
 
 
 def upsert_contact(*, session: Session, contact: Contact) -> Contact:

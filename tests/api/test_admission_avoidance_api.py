@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from api_world import add_transition
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -295,3 +295,25 @@ def test_openapi_documents_the_start_and_the_episodes_commands(api):
                  "review on an admission avoidance → AvoidanceReview",
                  "withdraw-carer-consent on an admission avoidance → WithdrawCarerConsent"):
         assert name in described
+
+
+def test_consent_withdrawn_after_the_workflow_ended_is_written_to_the_store(api, world, temporal):
+    add_episode(world, stage="closed", status="closed", outcome="admission_avoided")
+    with Session(world.engine) as session:
+        session.add(Carer(person_id=world.person_id, name="Alex Carer", phone="+447700900654",
+                          relationship="partner", consent_given=True))
+        session.commit()
+    temporal.update_error = RPCError("workflow execution already completed",
+                                     RPCStatusCode.NOT_FOUND, b"")
+
+    answer = api.post(f"/api/transitions/{EPISODE}/actions/withdraw-carer-consent",
+                      json={"note": "phoned a week later"}, headers=world.auth("coordinator"))
+
+    assert answer.status_code == 200, answer.text
+    with Session(world.engine) as session:
+        carer = session.exec(select(Carer).where(Carer.person_id == world.person_id)).one()
+        assert (carer.consent_given, carer.consent_withdrawn_at is not None) == (False, True)
+    # Any other action on the ended episode is still refused as closed.
+    other = api.post(f"/api/transitions/{EPISODE}/actions/report-risk", json={"rating": 3},
+                     headers=world.auth("clinician"))
+    assert other.status_code == 409

@@ -11,10 +11,12 @@ who admits.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
-from devstack import DevStackProcess, wait_for
+from devstack import DevStackProcess, running_stack, wait_for
+from temporalio.client import Client, WorkflowExecutionStatus
 from test_step_down_e2e import consenting_person
 from test_step_up_e2e import Staff, task_of
 
@@ -25,17 +27,9 @@ PERSON_PHONE = "+447700900556"  # as person_on_caseload gives every person
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    dev = DevStackProcess(
-        tmp_path_factory.mktemp("e2e-avoidance") / "data", policy="seconds", demo_notifications=False
-    ).start()
-    try:
-        dev.wait_ready()
+    with running_stack(tmp_path_factory.mktemp("e2e-avoidance") / "data",
+                       policy="seconds", demo_notifications=False) as dev:
         yield dev
-    finally:
-        try:
-            dev.stop()
-        finally:
-            dev.kill_everything()
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +157,31 @@ def test_carers_without_consent_or_whose_consent_is_withdrawn_hear_nothing(staff
     assert messages_to(lead, never, without) == []
     [only] = messages_to(lead, withdrawn, consented)  # the started update, before the withdrawal
     assert "supporting someone close to you" in only["body"]
+
+
+def test_consent_withdrawn_after_the_episode_has_ended_still_counts(stack, staff) -> None:
+    """The workflow ends once the person's feedback window closes; the person's word about
+    their carer still counts after that, so the withdrawal is written to the store."""
+    lead, senior = staff["clinical_lead"], staff["on_call_senior"]
+    episode = open_episode(staff, "E2E-AVOID-4", carer("+447700900704", consent=True))
+    approve(staff, episode)
+    rated = staff["clinician"].act(episode, "report-risk", {"rating": 9, "note": "plans to act"})
+    assert rated.status_code == 200, rated.text
+    wait_for(task_of(senior, episode, "avoidance_threshold"), within=15, what="the threshold task")
+    assert senior.act(episode, "review", {"decision": "admit", "reason": "Risk 9"}).status_code == 200
+
+    async def status() -> WorkflowExecutionStatus:  # the payloads are encrypted: ask the status
+        client = await Client.connect(stack.temporal_address)
+        return (await client.get_workflow_handle(episode).describe()).status
+
+    # Closed, the feedback question asked and its window over: the workflow has completed.
+    wait_for(lambda: asyncio.run(status()) == WorkflowExecutionStatus.COMPLETED, within=60,
+             what="the episode's workflow to complete")
+    assert lead.detail(episode)["carer"]["receives_updates"] is True
+    withdrawn = staff["transition_coordinator"].act(episode, "withdraw-carer-consent",
+                                                   {"note": "Phoned a week later"})
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["carer_consent_withdrawn"] is True
+    detail = lead.detail(episode)
+    assert detail["carer"]["receives_updates"] is False
+    assert "carer.consent_withdrawn" in [e["action"] for e in detail["timeline"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from ...domain.admission_avoidance import (
     AvoidanceDecision,
@@ -39,7 +41,7 @@ from ...domain.step_down import AdjustTaper, CloseStepDown, EarlyWarning, ExitPl
 from ...domain.step_up import ConfirmProposal, StepUpDecision, StepUpReview, StepUpState
 from ...security.audit import append_audit
 from ...security.permissions import action_allowed, action_roles
-from ...store import queries
+from ...store import queries, records
 from ...store.models import Transition
 from ...store.types import utcnow
 from ..deps import (
@@ -345,16 +347,41 @@ async def dispatch_action(
     client = await temporal.client()
     await scoped(session=session, client=client, user=user, transition_id=transition_id)
     # Past `scoped`, the transition exists: a workflow Temporal cannot find has closed.
-    return await send_update(client, transition_id, update_name, command, actor_of(user))
+    when_closed = None
+    if action == "withdraw-carer-consent":  # consent can be withdrawn at any time
+        def when_closed() -> Any:
+            return _withdraw_after_close(session=session, user=user, transition_id=transition_id)
+    return await send_update(client, transition_id, update_name, command, actor_of(user),
+                             when_closed=when_closed)
+
+
+def _withdraw_after_close(*, session: Session, user: Principal, transition_id: str) -> Any:
+    """The episode's workflow has ended (its feedback wait over), but the person's word still
+    counts: the withdrawal is written to the store, which every send to the carer checks."""
+    transition = session.get(Transition, transition_id)
+    now = utcnow()
+    records.withdraw_carer_consent(
+        session=session, person_id=transition.person_id, at=now,
+        key=f"{transition_id}:carer-withdrawn:{now.isoformat()}", transition_id=transition_id,
+        actor_id=user.staff_id, source="after-closure")
+    session.commit()
+    return {"transition_id": transition_id, "carer_consent_withdrawn": True,
+            "recorded": "store (the episode had closed)"}
 
 
 async def send_update(
-    client: Client, workflow_id: str, update_name: str, command: BaseModel, actor: Actor
+    client: Client, workflow_id: str, update_name: str, command: BaseModel, actor: Actor, *,
+    when_closed: Callable[[], Any] | None = None,
 ) -> Any:
-    """Run the update and answer with its result, or with the workflow's reason for refusing."""
+    """Run the update and answer with its result, or with the workflow's reason for refusing.
+    `when_closed`: what to do instead when the workflow has ended (else 409)."""
     try:
         handle = client.get_workflow_handle(workflow_id)
         result = await handle.execute_update(update_name, args=[command, actor])
+    except RPCError as err:
+        if when_closed is not None and err.status == RPCStatusCode.NOT_FOUND:
+            return when_closed()
+        raise_for_workflow_error(err, closed_if_missing=True)
     except Exception as err:
         raise_for_workflow_error(err, closed_if_missing=True)
     return jsonable_encoder(result)
