@@ -124,7 +124,10 @@ class Child:
                 break
             await asyncio.sleep(0.1)
         if proc.poll() is None:
-            log.warning("%s did not stop in %.0fs: killing it", self.name, grace)
+            if hurry is not None and hurry.is_set():
+                log.warning("%s still running when asked again to stop: killing it", self.name)
+            else:
+                log.warning("%s did not stop in %.0fs: killing it", self.name, grace)
         # Sweep the whole group, leader or not, so nothing it spawned is left behind.
         _signal_group(proc.pid, signal.SIGKILL)
         await asyncio.to_thread(proc.wait)
