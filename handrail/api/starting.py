@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func
 from sqlmodel import Session, select
 from temporalio.client import Client
@@ -17,6 +18,7 @@ from ..domain.notification import HandoffNotification
 from ..domain.policy import Policy
 from ..observability.metrics import NOTIFICATIONS_REPEATED, WORKFLOWS_STARTED
 from ..store.models import Team, Transition
+from .deps import MAX_ROW_ID
 from .errors import StartRefused
 
 HANDOFF_WORKFLOW = "PostCrisisHandoff"
@@ -73,7 +75,18 @@ async def start_handoff(
     return workflow_id, True
 
 
-# --- what every pathway's start checks (step-up, step-down) ---------------------------------
+# --- what every pathway's start checks (step-up, step-down, admission avoidance) ------------
+
+
+class PersonOnCaseloadIn(BaseModel):
+    """The start of a request about one person on a team's caseload; each pathway adds its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: int = Field(ge=1, le=MAX_ROW_ID, description="A person on the team's caseload")
+    team: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9._-]+$",
+                             description="Team code; needed only by staff of several teams")
+
 
 
 def requesting_team(*, session: Session, team_ids: Collection[int], code: str | None) -> Team:

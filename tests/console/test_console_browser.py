@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from console_browser import PHONE, StaffBrowser, launch_chromium
-from devstack import DevStackProcess, wait_for
+from devstack import running_stack, wait_for
 from playwright.sync_api import expect, sync_playwright
 
 pytestmark = pytest.mark.e2e
@@ -24,20 +24,13 @@ LIVE = 30_000  # ms: how long a page may take to show what a workflow did, by it
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    dev = DevStackProcess(tmp_path_factory.mktemp("console") / "data", policy="seconds").start()
-    try:
-        dev.wait_ready()
+    with running_stack(tmp_path_factory.mktemp("console") / "data", policy="seconds") as dev:
         # The demo's three discharges and one step-up, recorded: what a first start shows.
         token = dev.logins()["transition_coordinator"]
         wait_for(lambda: len(httpx.get(f"{dev.api_url}/api/transitions", timeout=5,
                                        headers={"Authorization": f"Bearer {token}"}).json()) == 4,
                  within=60, what="the three demo handoffs and the demo step-up")
         yield dev
-    finally:
-        try:
-            dev.stop()
-        finally:
-            dev.kill_everything()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -19,7 +19,6 @@ from ...domain.ids import requested_avoidance_workflow_id
 from ...store.models import AvoidanceEpisode, Carer
 from ...store.types import utcnow
 from ..deps import (
-    MAX_ROW_ID,
     PolicyDep,
     Principal,
     SessionDep,
@@ -28,7 +27,13 @@ from ..deps import (
     require,
 )
 from ..errors import StartRefused
-from ..starting import earlier_transitions, on_caseload, open_transition_of, requesting_team
+from ..starting import (
+    PersonOnCaseloadIn,
+    earlier_transitions,
+    on_caseload,
+    open_transition_of,
+    requesting_team,
+)
 
 log = logging.getLogger(__name__)
 AVOIDANCE_WORKFLOW = "AdmissionAvoidance"
@@ -36,12 +41,7 @@ KIND = "admission_avoidance"
 router = APIRouter(tags=["admission-avoidance"])
 
 
-class AvoidanceRequestIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    person_id: int = Field(ge=1, le=MAX_ROW_ID, description="A person on the team's caseload")
-    team: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9._-]+$",
-                             description="Team code; needed only by staff of several teams")
+class AvoidanceRequestIn(PersonOnCaseloadIn):
     reason: str = Field(min_length=1, max_length=2000,
                         description="The crisis, and why the person could be supported at home")
     proposed_thresholds: AdmissionThresholds | None = Field(
@@ -50,7 +50,6 @@ class AvoidanceRequestIn(BaseModel):
     carer: CarerDetails | None = Field(
         default=None, description="A named carer, and whether the person consents to them "
                                   "receiving updates; nothing is sent to them without consent")
-
 
     @field_validator("reason")
     @classmethod

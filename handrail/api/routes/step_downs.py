@@ -6,7 +6,7 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -28,19 +28,20 @@ from ..deps import (
     require,
 )
 from ..errors import StartRefused
-from ..starting import earlier_transitions, on_caseload, open_transition_of, requesting_team
+from ..starting import (
+    PersonOnCaseloadIn,
+    earlier_transitions,
+    on_caseload,
+    open_transition_of,
+    requesting_team,
+)
 
 log = logging.getLogger(__name__)
 STEP_DOWN_WORKFLOW = "StepDown"
 router = APIRouter(tags=["step-downs"])
 
 
-class StepDownRequestIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    person_id: int = Field(ge=1, le=MAX_ROW_ID, description="A person on the team's caseload")
-    team: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9._-]+$",
-                             description="Team code; needed only by staff of several teams")
+class StepDownRequestIn(PersonOnCaseloadIn):
     monitoring_owner_id: int | None = Field(
         default=None, ge=1, le=MAX_ROW_ID,
         description="Who monitors the taper (a member of the team); the requesting clinician "

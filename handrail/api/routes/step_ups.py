@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response, status
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -15,7 +15,6 @@ from ...domain.step_up import StepUpIndicators, StepUpInput, StepUpOrigin, Urgen
 from ...store.capacity import capacity_board
 from ...store.types import utcnow
 from ..deps import (
-    MAX_ROW_ID,
     PolicyDep,
     Principal,
     SessionDep,
@@ -24,18 +23,19 @@ from ..deps import (
     require,
 )
 from ..errors import StartRefused
-from ..starting import earlier_transitions, on_caseload, open_transition_of, requesting_team
+from ..starting import (
+    PersonOnCaseloadIn,
+    earlier_transitions,
+    on_caseload,
+    open_transition_of,
+    requesting_team,
+)
 
 STEP_UP_WORKFLOW = "StepUp"
 router = APIRouter(tags=["step-ups"])
 
 
-class StepUpRequestIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    person_id: int = Field(ge=1, le=MAX_ROW_ID, description="A person on the team's caseload")
-    team: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9._-]+$",
-                             description="Team code; needed only by staff of several teams")
+class StepUpRequestIn(PersonOnCaseloadIn):
     urgency: Urgency = Urgency.routine
     reason: str = Field(min_length=1, max_length=2000)
     indicators: StepUpIndicators = Field(default_factory=StepUpIndicators)
