@@ -4,8 +4,9 @@ Creates a throwaway database on the local PostgreSQL (127.0.0.1:5432, user postg
 it, bulk-loads with COPY a year of synthetic rows (by default 100,000 transitions — handoffs,
 step-ups with their requests, step-downs — about 130,000 contacts and 1,000,000 audit events,
 some of them admissions), runs ANALYZE, computes each handoff's measure clocks (the rows the
-session hooks would have kept as the records were written, timed), then times the outcome report for the whole year over
-every team, and over one team, several times each; and drops the database.
+session hooks would have kept as the records were written, timed), then times the outcome
+report for the whole year over every team, and over one team, several times each; and drops
+the database (unless --keep).
 
     .venv/bin/python bench/outcomes_report.py [--transitions 100000] [--events 1000000] [--runs 5]
         [--json results.json] [--figures figures.json]
