@@ -43,17 +43,12 @@ class AvoidanceActivities:
                     source="clinician", summary={"reason": inp.reason, "proposed_thresholds": (
                         inp.proposed_thresholds.model_dump(mode="json")
                         if inp.proposed_thresholds else None)})
-                session.add(transition)
-                session.flush()
+                records.add_transition(session=session, transition=transition, at=inp.requested_at,
+                                       actor_id=inp.requested_by_id)
                 session.add(AvoidanceEpisode(
                     transition_id=transition.id, team_id=team.id, person_id=person.id,
                     reason=inp.reason, requested_by_id=inp.requested_by_id,
                     requested_at=inp.requested_at))
-                records.append_event(
-                    session=session, key=f"{inp.transition_id}:recorded", at=inp.requested_at,
-                    action="transition.recorded", transition_id=transition.id, person_id=person.id,
-                    actor_id=inp.requested_by_id,
-                    detail={"kind": "admission_avoidance", "policy_version": inp.policy.fingerprint})
             return RecordedAvoidance(person_id=person.id, team_id=team.id,
                                      owner_id=transition.owner_id, time_zone=person.time_zone)
 

@@ -73,8 +73,10 @@ class RecordActivities:
                     re_presentation_of=earlier[0].id if earlier else None,
                     follows_step_down_id=step_downs[0].id if step_downs else None,
                 )
-                session.add(transition)
-                session.flush()
+                records.add_transition(
+                    session=session, transition=transition, at=request.received_at,
+                    detail={"source": notification.source.value, "owner_id": transition.owner_id,
+                            "re_presentation_of": transition.re_presentation_of})
                 for step_down in step_downs:
                     # On the step-down's timeline too, open or closed: repeat crisis use.
                     records.append_event(
@@ -83,16 +85,6 @@ class RecordActivities:
                         transition_id=step_down.id, person_id=person.id,
                         detail={"crisis_transition_id": inp.transition_id,
                                 "event_time": notification.event_time.isoformat()})
-                records.append_event(
-                    session=session, key=f"{inp.transition_id}:recorded", at=request.received_at,
-                    action="transition.recorded", transition_id=transition.id, person_id=person.id,
-                    detail={
-                        "source": notification.source.value,
-                        "policy_version": policy.fingerprint,
-                        "owner_id": transition.owner_id,
-                        "re_presentation_of": transition.re_presentation_of,
-                    },
-                )
             earlier_ids = [t.id for t in records.earlier_presentations(
                 session=session, person_id=person.id, event_time=notification.event_time,
                 window=policy.handoff.re_presentation_window, exclude_id=inp.transition_id,

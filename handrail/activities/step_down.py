@@ -88,8 +88,10 @@ class StepDownActivities:
                     policy_version=inp.policy.fingerprint, source="clinician",
                     summary={"step_up_id": inp.step_up_id,
                              "contingency": inp.contingency.model_dump(mode="json")})
-                session.add(transition)
-                session.flush()
+                records.add_transition(
+                    session=session, transition=transition, at=inp.requested_at,
+                    actor_id=inp.requested_by_id,
+                    detail={"step_up_id": inp.step_up_id, "overrides": inp.stabilization.overrides})
                 session.add(StepDownPlan(
                     transition_id=transition.id, team_id=team.id, person_id=person.id,
                     monitoring_owner_id=inp.monitoring_owner_id, step_up_id=inp.step_up_id,
@@ -97,13 +99,6 @@ class StepDownActivities:
                     contingency=inp.contingency.model_dump(mode="json"),
                     taper_dates=[d.isoformat() for d in request.taper_dates],
                     started_at=inp.requested_at))
-                records.append_event(
-                    session=session, key=f"{inp.transition_id}:recorded", at=inp.requested_at,
-                    action="transition.recorded", transition_id=transition.id, person_id=person.id,
-                    actor_id=inp.requested_by_id,
-                    detail={"kind": "step_down", "policy_version": inp.policy.fingerprint,
-                            "step_up_id": inp.step_up_id,
-                            "overrides": inp.stabilization.overrides})
                 if inp.step_up_id and session.get(Transition, inp.step_up_id) is not None:
                     records.append_event(
                         session=session, key=f"{inp.transition_id}:follows", at=inp.requested_at,

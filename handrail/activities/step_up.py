@@ -71,20 +71,16 @@ class StepUpActivities:
                              "crossed_rules": inp.crossed_rules,
                              "source_transition_id": inp.source_transition_id},
                 )
-                session.add(transition)
-                session.flush()
+                records.add_transition(
+                    session=session, transition=transition, at=inp.requested_at,
+                    actor_id=inp.requested_by_id,
+                    detail={"origin": inp.origin.value, "urgency": inp.urgency.value,
+                            "crossed_rules": inp.crossed_rules})
                 session.add(StepUpRequest(
                     transition_id=transition.id, team_id=team.id, person_id=person.id,
                     origin=inp.origin.value, urgency=inp.urgency.value, reason=inp.reason,
                     indicators=inp.indicators.model_dump(mode="json"),
                     requested_by_id=inp.requested_by_id, requested_at=inp.requested_at))
-                records.append_event(
-                    session=session, key=f"{inp.transition_id}:recorded", at=inp.requested_at,
-                    action="transition.recorded", transition_id=transition.id, person_id=person.id,
-                    actor_id=inp.requested_by_id,
-                    detail={"kind": "step_up", "origin": inp.origin.value,
-                            "urgency": inp.urgency.value, "policy_version": inp.policy.fingerprint,
-                            "crossed_rules": inp.crossed_rules})
             return RecordedStepUp(person_id=person.id, team_id=team.id, owner_id=transition.owner_id,
                                   clinician_id=transition.clinician_id, time_zone=person.time_zone)
 

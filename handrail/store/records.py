@@ -248,6 +248,19 @@ def append_event(
     )
 
 
+def add_transition(*, session: Session, transition: Transition, at: datetime,
+                   actor_id: int | None = None, detail: dict[str, Any] | None = None) -> Transition:
+    """A new transition's row, flushed, and the first entry of its timeline (`transition.recorded`,
+    with its kind and policy version), idempotent on the transition id like every record step."""
+    session.add(transition)
+    session.flush()
+    append_event(session=session, key=f"{transition.id}:recorded", at=at, action="transition.recorded",
+                 transition_id=transition.id, person_id=transition.person_id, actor_id=actor_id,
+                 detail={"kind": transition.kind, "policy_version": transition.policy_version,
+                         **(detail or {})})
+    return transition
+
+
 def withdraw_carer_consent(*, session: Session, person_id: int, at: datetime, key: str,
                            transition_id: str | None, actor_id: int | None,
                            source: str | None = None) -> Carer | None:
