@@ -23,6 +23,10 @@ class HandoffStage(StrEnum):
     closed = "closed"
 
 
+# Not (yet) discharged, still in the ED or in hospital: no follow-up clock runs.
+HOLD_STAGES = (HandoffStage.awaiting_discharge.value, HandoffStage.inpatient_hold.value)
+
+
 class HandoffOutcome(StrEnum):
     completed = "completed"  # first contact made, watch period over
     disengaged = "disengaged"  # supervisor's documented decision after the ladder

@@ -16,12 +16,11 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from ..domain.assurance import AssuranceCheck, AssurancePolicy, IsoWeek
+from ..domain.handoff import HOLD_STAGES
 from ..domain.tasks import TaskStatus
 from . import records
 from .models import AssuranceReport, Contact, StepUpRequest, Task, Team, Transition
 from .types import UTCDateTime
-
-HOLD_STAGES = ("awaiting_discharge", "inpatient_hold")
 
 
 def _iso(moment: datetime | None) -> str | None:

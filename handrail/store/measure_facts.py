@@ -25,12 +25,12 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from ..domain import measures as m
+from ..domain.handoff import HOLD_STAGES
 from .models import AuditEvent, Contact, HandoffMeasure, Person, Staff, Transition
 
 log = logging.getLogger(__name__)
 
 ADMISSION = "encounter.admission"
-HOLD_STAGES = ("awaiting_discharge", "inpatient_hold")  # not (yet) discharged: no clock runs
 # Zone for a person with none recorded; every stored zone is validated when it is written.
 FALLBACK_ZONE = "Europe/London"
 _PENDING = "handrail.measure_people"  # session.info key: people whose clocks must be redone

@@ -1,10 +1,10 @@
-"""The outcome report: a handful of indexed queries for a period and a set of teams, fed to the
-pure clocks of domain/measures.py.
+"""The outcome report for a period and a set of teams.
 
-Each figure carries its numerator, denominator and the transition ids behind both, so a figure
-can be audited row by row. Queries reach back before the period where a definition needs it
-(a visit in the period may be a person's second in 31 days) and ahead of it where the period's
-windows reach (a repeat presentation within 90 days), never further.
+The handoff figures read each handoff's stored clocks (store/measure_facts.py, computed by the
+rules of domain/measures.py as the records change): one scan gathers every figure's ids. The
+step-up, step-down, admission-avoidance and feedback figures are few rows, read as they stand
+and fed to the same rules. Each figure carries its numerator, denominator and the transition
+ids behind both, so a figure can be audited row by row.
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ from .models import (
 )
 from .types import UTCDateTime
 
-FUM_LOOKBACK = timedelta(days=m.FUM_DEDUPLICATION_DAYS)
 REPEAT_HORIZON = timedelta(days=90)  # the longest repeat-crisis window reaches this far ahead
-HOLD_STAGES = ("awaiting_discharge", "inpatient_hold")  # not (yet) discharged: no clock runs
 TAPER_COMPLETED = {"completed"}
 RE_ESCALATED = {"re_escalated", "re-escalated", "stepped_up"}
 AVOIDED = "admission_avoided"

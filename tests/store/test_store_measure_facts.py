@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from handrail.cli.main import app
 from handrail.config import Settings, get_settings
 from handrail.domain import measures as m
+from handrail.domain.handoff import HOLD_STAGES
 from handrail.store import measure_facts, reports
 from handrail.store.models import AuditEvent, Contact, HandoffMeasure, Person, Staff, Team, Transition
 
@@ -191,7 +192,7 @@ def _expected(session, team_ids, period: reports.Period, policy) -> dict[str, m.
     in_scope = {h.id for h in handoffs if h.team_id in team_ids
                 and period.start <= h.event_time < period.end}
     current = [d for d in discharges if d.transition_id in in_scope
-               and by_id[d.transition_id].stage not in measure_facts.HOLD_STAGES]
+               and by_id[d.transition_id].stage not in HOLD_STAGES]
     zone = "Europe/London"
     found = {"first_contact.within_72h": m.within_hours(current, m.SEVENTY_TWO_HOURS, as_of=period.as_of)}
     for setting, name in ((m.Setting.emergency, "fum"), (m.Setting.inpatient, "fuh")):
