@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from itertools import chain
 from typing import NamedTuple
 
-from sqlalchemy import case, delete, event, func, insert, or_
+from sqlalchemy import case, delete, event, func, insert, inspect, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -247,22 +247,48 @@ def fill_missing(session: Session, team_ids: Collection[int], start: datetime, e
 # --- keeping them current --------------------------------------------------------------------
 
 
+# The columns a handoff's clocks are computed from; a write that changes none of them (a task
+# due date, `updated_at`, a stage change between two running stages) recomputes nothing.
+_TRANSITION_COLUMNS = ("kind", "person_id", "team_id", "source", "event_time", "first_contact_at",
+                       "medication_reconciled_at", "medication_reconciled_by_id")
+_CONTACT_COLUMNS = ("transition_id", "outcome", "outcome_at")
+_PERSON_COLUMNS = ("time_zone",)
+
+
+def _changed(obj, columns: Iterable[str]) -> bool:
+    attrs = inspect(obj).attrs
+    return any(attrs[name].history.has_changes() for name in columns)
+
+
+def _hold_changed(transition: Transition) -> bool:
+    """Into or out of a hold stage: whether a clock runs at all changes with it."""
+    history = inspect(transition).attrs.stage.history
+    return any(stage in HOLD_STAGES for stage in (*history.added, *history.deleted))
+
+
 @event.listens_for(Session, "after_flush")
 def _note_changes(session: Session, _context) -> None:
-    """Note whose clocks a flush may have changed (the lists still show what was flushed)."""
+    """Note whose clocks a flush may have changed (the lists and each row's history still show
+    what was flushed)."""
     people: set[int] = set()
     transitions: set[str] = set()
+    created_or_gone = {id(obj) for obj in chain(session.new, session.deleted)}  # rows: unhashable
     for obj in chain(session.new, session.dirty, session.deleted):
+        new_or_gone = id(obj) in created_or_gone
         if isinstance(obj, Transition):
-            if obj.kind == "handoff":
+            if obj.kind == "handoff" and (new_or_gone or _changed(obj, _TRANSITION_COLUMNS)
+                                          or _hold_changed(obj)):
                 people.add(obj.person_id)
+                people.update(inspect(obj).attrs.person_id.history.deleted)  # moved from
         elif isinstance(obj, Contact):
-            transitions.add(obj.transition_id)
+            if new_or_gone or _changed(obj, _CONTACT_COLUMNS):
+                transitions.add(obj.transition_id)
         elif isinstance(obj, AuditEvent):
             if obj.action == ADMISSION and obj.transition_id:
                 transitions.add(obj.transition_id)
         elif isinstance(obj, Person) and obj.id is not None:
-            people.add(obj.id)
+            if new_or_gone or _changed(obj, _PERSON_COLUMNS):
+                people.add(obj.id)
     if not people and not transitions:
         return
     pending = session.info.setdefault(_PENDING, (set(), set()))

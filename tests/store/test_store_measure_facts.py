@@ -375,3 +375,21 @@ def test_a_defect_computing_the_clocks_never_stops_a_record_being_written(sessio
     with pytest.raises(KeyError):  # a rebuild by hand says what is wrong
         monkeypatch.setattr(measure_facts, "compute", broken)
         measure_facts.refresh_all(session)
+
+
+def test_only_writes_that_can_change_a_clock_recompute_it(session, team, monkeypatch):
+    visit = _handoff(session, team, _person(session), 1, START, stage="awaiting_booking")
+    session.commit()
+    refreshed = []
+    real = measure_facts.refresh
+    monkeypatch.setattr(measure_facts, "refresh",
+                        lambda s, people, **kw: refreshed.append(set(people)) or real(s, people, **kw))
+
+    visit.stage, visit.next_due_at = "first_contact_scheduled", START + timedelta(hours=4)
+    session.commit()  # a running stage to another, a due date: no clock depends on them
+    assert refreshed == []
+
+    visit.stage = "inpatient_hold"  # admitted: no follow-up clock runs now
+    session.commit()
+    assert refreshed == [{visit.person_id}]
+    assert _clocks(session, visit.id).discharged is False
