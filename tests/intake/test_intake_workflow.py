@@ -4,25 +4,18 @@ server, time standing still): the handoff is recorded and the person matched by 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import hl7
-import pytest
 import pytest_asyncio
 from hl7.mllp import open_hl7_connection
 from intake_world import fixture_bytes
 from sqlmodel import Session, select
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
 
 from handrail.api.deps import TemporalConnection
 from handrail.channels.outbox import OutboxChannel
@@ -36,21 +29,12 @@ from handrail.intake.mllp import start_mllp
 from handrail.store.models import Person, PersonIdentifier, Staff, StaffTeam, Team, Transition
 from handrail.worker import build_worker
 from handrail.workflows.handoff import PostCrisisHandoff
-
-
-def _test_server() -> str:
-    beside_python = Path(sys.executable).parent / "temporal-test-server"
-    path = (os.environ.get("HANDRAIL_TEMPORAL_TEST_SERVER") or shutil.which("temporal-test-server")
-            or (str(beside_python) if beside_python.exists() else None))
-    if not path:
-        pytest.fail("temporal-test-server not found: install the dev extras")
-    return path
+from tests.timeskipping import start_time_skipping
 
 
 @pytest_asyncio.fixture(scope="module")
 async def env():
-    environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_test_server(), data_converter=pydantic_data_converter)
+    environment = await start_time_skipping()
     yield environment
     await environment.shutdown()
 

