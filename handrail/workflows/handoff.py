@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
@@ -68,6 +68,20 @@ class _Suspended(Exception):
     """The hospital put the handoff on hold (re-admitted, discharge cancelled)."""
 
 
+class _Stopped(Exception):
+    """The pathway ended: the side tracks beside it stop at their next step."""
+
+
+# Stop the pathway and its side tracks by flag, letting a store step in flight finish, rather
+# than by cancelling them: a cancelled `create_task` still committed its task, and when it
+# committed after the hold had cleared the open tasks, an urgent task stayed open on a person
+# who was back in hospital. Runs begun before this patch keep cancelling (replay).
+SETTLE_BEFORE_CLEARING = "settle-before-clearing"
+# Longest a stopping pathway may take before it is cancelled after all (a store step that
+# keeps failing must not hold the hold itself back).
+STOP_GRACE = timedelta(minutes=10)
+
+
 @workflow.defn
 class PostCrisisHandoff:
     @workflow.init
@@ -89,6 +103,7 @@ class PostCrisisHandoff:
         self._where = EncounterWhereabouts(discharged_at=inp.notification.event_time)
         self._encounter_messages: set[str] = set()
         self._suspending = False
+        self._stopping_tracks = False
         self._background: list[asyncio.Task] = []
         self._feedback = ClosureFeedback()
 
@@ -123,20 +138,31 @@ class PostCrisisHandoff:
             asyncio.create_task(self._side_track(self._track_medication_reconciliation)),  # step 6
         ]
         try:
-            while True:
-                await self._book_first_contact()  # step 4
-                result = await self._chase_first_contact()  # step 5
-                if result.kind == ContactResultKind.made:
-                    await self._watch_for_re_presentation()  # step 7
-                    return HandoffOutcome.completed
-                decided = await self._await_supervisor_decision()
-                if decided == SupervisorDecisionKind.close_disengaged:
-                    return HandoffOutcome.disengaged
-                if decided == SupervisorDecisionKind.transfer_care:
-                    return HandoffOutcome.transferred
-        finally:
+            outcome = await self._main_line()
+        except (_Closed, _Suspended):
+            await self._stop_side_tracks(side_tracks)
+            raise
+        except BaseException:
+            # Cancelled (a stop that outlasted its grace) or evicted from the worker's cache:
+            # no workflow call may run here, only the old way of stopping.
             for track in side_tracks:
                 track.cancel()
+            raise
+        await self._stop_side_tracks(side_tracks)
+        return outcome
+
+    async def _main_line(self) -> HandoffOutcome:
+        while True:
+            await self._book_first_contact()  # step 4
+            result = await self._chase_first_contact()  # step 5
+            if result.kind == ContactResultKind.made:
+                await self._watch_for_re_presentation()  # step 7
+                return HandoffOutcome.completed
+            decided = await self._await_supervisor_decision()
+            if decided == SupervisorDecisionKind.close_disengaged:
+                return HandoffOutcome.disengaged
+            if decided == SupervisorDecisionKind.transfer_care:
+                return HandoffOutcome.transferred
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -195,12 +221,19 @@ class PostCrisisHandoff:
     async def _suspend(self, pathway: asyncio.Task) -> None:
         """Stop the running pathway where it stands: its contact and its open tasks end.
 
-        Cancelling the asyncio task alone is not enough: an activity that completes in the same
-        activation swallows the cancellation, so every step also checks `_suspending`."""
+        Every step checks `_suspending` and stops at its next wait; the store step in flight
+        finishes first, so clearing the open tasks below comes after any task it opened."""
+        settle = workflow.patched(SETTLE_BEFORE_CLEARING)
         self._suspending = True
         if self._contact is not None:
             await self._contact.signal(Contact.stop)
-        pathway.cancel()
+        if settle:
+            try:
+                await workflow.wait_condition(pathway.done, timeout=STOP_GRACE)
+            except TimeoutError:
+                pathway.cancel()
+        else:
+            pathway.cancel()
         await workflow.wait_condition(pathway.done)
         if not pathway.cancelled() and pathway.exception() is not None:
             error = pathway.exception()
@@ -265,6 +298,9 @@ class PostCrisisHandoff:
         await self._set_stage(HandoffStage.first_contact_scheduled, "contact.started",
                               {"contact_id": contact_id}, next_due_at=spec.due_at)
         self._contact = await workflow.start_child_workflow(Contact.run, spec, id=contact_id)
+        if (self._closing is not None or self._suspending) and workflow.patched(SETTLE_BEFORE_CLEARING):
+            # Closed or put on hold while the routine was starting: nobody has told it to stop.
+            await self._contact.signal(Contact.stop)
         try:
             result: ContactResult = await self._contact
         except ChildWorkflowError:
@@ -319,8 +355,21 @@ class PostCrisisHandoff:
         """Consent and medication reconciliation run beside the main line and stop with it."""
         try:
             await step()
-        except (_Closed, _Suspended, asyncio.CancelledError):
+        except (_Closed, _Suspended, _Stopped, asyncio.CancelledError):
             return
+
+    async def _stop_side_tracks(self, tracks: list[asyncio.Task]) -> None:
+        """Stop them at their next step, after the store step in flight (SETTLE_BEFORE_CLEARING)."""
+        if workflow.patched(SETTLE_BEFORE_CLEARING):
+            self._stopping_tracks = True
+            try:
+                await workflow.wait_condition(lambda: all(t.done() for t in tracks), timeout=STOP_GRACE)
+            except (TimeoutError, asyncio.CancelledError):
+                pass  # cancelled below, as before the patch
+            finally:
+                self._stopping_tracks = False
+        for track in tracks:
+            track.cancel()
 
     async def _link_re_presentation(self) -> None:
         """Step 7 from the other side: tell earlier handoffs of this person that they were
@@ -603,11 +652,14 @@ class PostCrisisHandoff:
 
     async def _until(self, condition, deadline: datetime | None) -> bool:
         met = await wait_until(
-            lambda: condition() or self._closing is not None or self._suspending, deadline)
+            lambda: condition() or self._closing is not None or self._suspending
+            or self._stopping_tracks, deadline)
         if self._closing is not None:
             raise _Closed()
         if self._suspending:
             raise _Suspended()
+        if self._stopping_tracks:
+            raise _Stopped()
         return met
 
     async def _task(self, key: str, kind: TaskKind, title: str, *, due: datetime,
@@ -616,6 +668,8 @@ class PostCrisisHandoff:
         state = self._state
         if self._suspending:
             raise _Suspended()
+        if self._stopping_tracks:
+            raise _Stopped()
         if owner_id is None and role is None:
             owner_id = state.owner_id
         return await open_task(

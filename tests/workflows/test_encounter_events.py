@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from handrail.domain.handoff import HandoffInput, HandoffOutcome, HandoffStage
@@ -78,6 +79,8 @@ async def test_an_ed_registration_waits_for_discharge_and_a_readmission_holds_th
     await h.settle(lambda: stage(h, handle.id) == HandoffStage.awaiting_discharge)
     actions = [e.action for e in h.rows(AuditEvent, AuditEvent.transition_id == handle.id)]
     assert "encounter.cancel_discharge" in actions and "encounter.admission" in actions
+    # A hold and a second discharge, stopped by flag (SETTLE_BEFORE_CLEARING), kept for replay.
+    await h.record_history(handle.id, "handoff_readmitted_and_discharged_again")
 
 
 async def test_a08_updates_contact_details_and_a11_cancels_a_registration(harness):
@@ -107,3 +110,37 @@ async def test_a08_updates_contact_details_and_a11_cancels_a_registration(harnes
     closed = [e for e in h.rows(AuditEvent, AuditEvent.transition_id == handle.id)
               if e.action == "transition.closed"]
     assert "registration cancelled" in closed[0].detail["reason"]
+
+
+async def test_a_task_still_being_opened_when_the_person_is_readmitted_does_not_stay_open(
+        harness, monkeypatch):
+    """The consent task's store step is slow and still running when the admission arrives: the
+    hold clears the open tasks only after it has finished, so nothing stays open on a person
+    who is back in hospital (the race that once left an urgent task open during a hold)."""
+    import threading
+    import time
+
+    from handrail.store import records
+
+    h = harness
+    opening, original = threading.Event(), records.create_task
+
+    def slow_consent_task(*, session, spec):
+        if spec.kind.value == "confirm_consent_and_details":
+            opening.set()
+            time.sleep(1.5)
+        return original(session=session, spec=spec)
+
+    monkeypatch.setattr(records, "create_task", slow_consent_task)
+    now = await h.now()
+    discharged = ed_discharge(at=now, encounter="ENC-SLOW")
+    handle = await h.start(discharged)
+    await h.settle(lambda: opening.is_set())
+    await handle.signal(PostCrisisHandoff.encounter_event,
+                        event(EncounterEventKind.admission, "MSG-1", discharged, "A01"))
+    await h.settle(lambda: stage(h, handle.id) == HandoffStage.inpatient_hold)
+    await asyncio.sleep(2.0)  # past the slow step, whichever way the race went
+    assert open_kinds(h, handle.id) == []
+    consent = [t for t in h.rows(Task, Task.transition_id == handle.id)
+               if t.kind == "confirm_consent_and_details"]
+    assert consent and all(t.status == "cancelled" for t in consent)
