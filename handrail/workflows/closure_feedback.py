@@ -4,7 +4,8 @@ the answer stored against the transition, and a low score a task for the owner.
 
 Used by a pathway's workflow after it has closed its transition: the workflow lingers for the
 policy's `reply_within` so that the answer, which arrives as its `person_reply` signal, has a
-workflow to reach. `offer` is what that signal calls while the question is open.
+workflow to reach. `offer` is what that signal calls while the question is open: from the
+moment it goes out (not while it waits for the morning) until the answer or `reply_within`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ with workflow.unsafe.imports_passed_through():
     from .common import STORE, open_task, send_to_person, wait_until
 
 _CONSENT_KEYWORDS = (ReplyKind.help, ReplyKind.opt_in, ReplyKind.opt_out)
+# The question is open from the moment it goes out, not from the closure: a closure in the
+# evening sends it in the morning, and a message the person sends overnight is theirs to be
+# read by staff, not an answer to a question they have not been asked. Replay keeps the old
+# opening for runs that began before.
+OPEN_WHEN_SENT = "feedback-open-when-sent"
 
 
 class ClosureFeedback:
@@ -37,6 +43,9 @@ class ClosureFeedback:
         self._replies.append(text)
         return True
 
+    def _open(self, going_out: bool) -> None:
+        self.asking = going_out
+
     def _rated(self) -> bool:
         return any(read_feedback(text).rating is not None for text in self._replies)
 
@@ -50,7 +59,9 @@ class ClosureFeedback:
         asked_at = workflow.now()
         record = FeedbackRecord(transition_id=transition_id, pathway=pathway, team_id=team_id,
                                 person_id=person_id, asked_at=asked_at)
-        self.asking = True
+        open_when_sent = workflow.patched(OPEN_WHEN_SENT)
+        if not open_when_sent:
+            self.asking = True
         sent = await send_to_person(
             SendToPerson(key=f"{transition_id}:feedback", transition_id=transition_id,
                          contact_id=None, workflow_id=workflow.info().workflow_id,
@@ -59,7 +70,7 @@ class ClosureFeedback:
                                      phone=policy.service_phone, at=None, time_zone=time_zone),
                          at=asked_at, frequency_cap=policy.messaging.frequency_cap),
             time_zone=time_zone, quiet_hours=policy.quiet_hours, interrupted=lambda: False,
-            deadline=asked_at + feedback.reply_within)
+            deadline=asked_at + feedback.reply_within, sending=self._open if open_when_sent else None)
         if sent is None or sent.status != SendStatus.sent:
             self.asking = False  # no consent, opted out, no number: nothing is asked
             return None

@@ -51,10 +51,13 @@ async def wait_until(condition: Callable[[], bool], deadline: datetime | None) -
 async def send_to_person(
     request: SendToPerson, *, time_zone: str, quiet_hours: QuietHours | None,
     interrupted: Callable[[], bool], deadline: datetime | None = None,
+    sending: Callable[[bool], None] | None = None,
 ) -> SendResult | None:
     """The one way a pathway messages a person: never in their quiet hours, never past the
     frequency cap (the store knows what was sent); each wait is a timer that `interrupted` can
-    cut short. None when the moment passed (`deadline`) or something else happened first."""
+    cut short. None when the moment passed (`deadline`) or something else happened first.
+    `sending(True)` is called as an attempt goes out and `sending(False)` if it was deferred:
+    for a caller whose question is open only once it has been asked."""
     while True:
         at = next_allowed_send_time(workflow.now(), time_zone, quiet_hours)
         if at > workflow.now():
@@ -62,11 +65,15 @@ async def send_to_person(
                 return None
             if await wait_until(interrupted, at):
                 return None
+        if sending is not None:
+            sending(True)
         result = await workflow.execute_activity_method(
             OutreachActivities.send_to_person, request.model_copy(update={"at": workflow.now()}),
             **SEND)
         if result.status != SendStatus.deferred:
             return result
+        if sending is not None:
+            sending(False)
         assert result.not_before is not None
         if deadline is not None and result.not_before >= deadline:
             return None

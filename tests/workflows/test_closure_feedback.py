@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from handrail.domain.contact import PersonReply
 from handrail.domain.handoff import CloseTransition, ConfirmDetails
 from handrail.domain.step_down import CloseStepDown
 from handrail.domain.step_up import (
@@ -30,6 +32,7 @@ from tests.workflows.step_ups import add_person, request_step_up, transition
 # (reply, rating stored, comment stored, a follow-up task for the owner?)
 ANSWERS = [("2 not sure who to call", 2, "not sure who to call", True),
            ("5 - thanks, I know what's next", 5, "thanks, I know what's next", False)]
+LONDON = ZoneInfo("Europe/London")
 IDS = ["low-score-is-a-task", "high-score-is-not"]
 
 
@@ -114,6 +117,28 @@ async def test_a_closed_handoff_asks_nothing_without_consent_to_messages(harness
     final = await asyncio.wait_for(handle.result(), timeout=20)  # no wait for an answer
     assert_nothing_asked(h, handle, final)
     assert h.rows(OutboxMessage, OutboxMessage.transition_id == handle.id) == []
+
+
+async def test_a_question_held_for_the_morning_is_not_answered_by_a_message_sent_overnight(harness):
+    h = harness
+    await h.advance(timedelta(hours=12), step=timedelta(hours=6))  # 22:00, in the quiet hours
+    handle = await closed_handoff(h, consent=True)
+    await h.settle(lambda: transition(h, handle.id).status == "closed")
+    await asyncio.sleep(0.5)
+    assert questions(h, handle.id) == []  # held until 08:00
+
+    # Sent before anyone asked them anything: a message for staff to read, not a rating.
+    await handle.signal(PostCrisisHandoff.person_reply, PersonReply(
+        message_id=None, text="1 can't sleep, scared", received_at=await h.now()))
+    await h.settle(lambda: any(t.kind == "read_reply"
+                               for t in h.rows(Task, Task.transition_id == handle.id)))
+
+    final = await answer(h, handle, "4 better this morning")
+    [question] = questions(h, handle.id)
+    assert question.created_at.astimezone(LONDON).hour == 8
+    assert final.feedback_rating == 4
+    assert feedback_row(h, handle.id).comment == "better this morning"
+    assert follow_ups(h, handle.id) == []
 
 
 # --- the step-up --------------------------------------------------------------------------
