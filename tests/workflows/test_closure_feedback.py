@@ -139,6 +139,7 @@ async def test_a_question_held_for_the_morning_is_not_answered_by_a_message_sent
     assert final.feedback_rating == 4
     assert feedback_row(h, handle.id).comment == "better this morning"
     assert follow_ups(h, handle.id) == []
+    await h.record_history(handle.id, "handoff_feedback_held_overnight")  # the patched opening
 
 
 # --- the step-up --------------------------------------------------------------------------
