@@ -100,9 +100,12 @@ class FrequencyCap(Strict):
 
 
 class MessagingPolicy(Strict):
-    """How often a person may be messaged; `frequency_cap = "off"` switches the cap off."""
+    """How often a person may be messaged; `frequency_cap = "off"` switches the cap off.
+    A message from the person that no running pathway hears (every workflow that reached out
+    has ended) is an urgent task due within `unheard_reply_due`."""
 
     frequency_cap: FrequencyCap | None = FrequencyCap()
+    unheard_reply_due: timedelta = Field(default=timedelta(hours=4), gt=timedelta(0))
 
     @field_validator("frequency_cap", mode="before")
     @classmethod

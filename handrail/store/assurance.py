@@ -17,9 +17,7 @@ from sqlmodel import Session, col, select
 
 from ..domain.assurance import AssuranceCheck, AssurancePolicy, IsoWeek
 from ..domain.handoff import HOLD_STAGES
-from ..domain.tasks import TaskStatus
-from . import records
-from .models import AssuranceReport, Contact, StepUpRequest, Task, Team, Transition
+from .models import AssuranceReport, Contact, StepUpRequest, Team, Transition
 from .types import UTCDateTime
 
 
@@ -164,15 +162,3 @@ def teams(*, session: Session, codes: Collection[str] | None = None) -> list[Tea
     if codes:
         statement = statement.where(col(Team.code).in_(list(codes)))
     return list(session.exec(statement).all())
-
-
-def complete_finding(*, session: Session, task_id: int, actor_id: int, note: str,
-                     at: datetime) -> Task:
-    """A supervisor closes a finding: no workflow waits for it, so the store records it."""
-    task = records.finish_task(session=session, task_id=task_id, status=TaskStatus.completed, at=at,
-                               actor_id=actor_id, note=note or None)
-    records.append_event(session=session, key=f"task:{task_id}:completed", at=at,
-                         action="task.completed", transition_id=task.transition_id,
-                         actor_id=actor_id, detail={"task_id": task_id, "kind": task.kind})
-    session.commit()
-    return task

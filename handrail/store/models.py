@@ -441,3 +441,20 @@ class HandoffMeasure(SQLModel, table=True):
     repeat_30d_closes_at: datetime = _when(nullable=False)
     repeat_90d_met: bool = False
     repeat_90d_closes_at: datetime = _when(nullable=False)
+
+
+class InboundMessage(SQLModel, table=True):
+    """A message the person sent (a text, a key pressed on a reminder call, a reply typed into
+    the outbox), kept as they sent it before any workflow is told: staff read it on the
+    transition, and one that no running pathway heard is a task (store/inbound.py)."""
+
+    __table_args__ = (Index("ix_inboundmessage_transition_received", "transition_id", "received_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)  # twilio:<MessageSid>, outbox:<message id>, …
+    person_id: int = Field(foreign_key="person.id", index=True)
+    transition_id: str | None = Field(default=None, foreign_key="transition.id", max_length=80)
+    channel: str = Field(max_length=10)  # sms | call | outbox
+    body: str = Field(max_length=1600)  # Twilio's longest inbound SMS
+    received_at: datetime = _when(nullable=False)
+    heard_by: str | None = Field(default=None, max_length=120)  # the workflow that was told
+    task_id: int | None = Field(default=None, foreign_key="task.id")  # when none was

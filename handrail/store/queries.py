@@ -20,6 +20,7 @@ from .models import (
     AuditEvent,
     Contact,
     Decision,
+    InboundMessage,
     OutboxMessage,
     OutreachAttempt,
     Person,
@@ -163,6 +164,9 @@ def get_transition_detail(
     )
     detail["decisions"] = _dump(session, select(Decision).where(Decision.transition_id == transition_id)
                                 .order_by(col(Decision.decided_at), col(Decision.id)))
+    detail["messages_from_person"] = _dump(
+        session, select(InboundMessage).where(InboundMessage.transition_id == transition_id)
+        .order_by(col(InboundMessage.received_at), col(InboundMessage.id)))
     detail["timeline"] = _timeline(session, transition_id)
     return detail
 
@@ -253,3 +257,11 @@ def get_outbox_message(
     *, session: Session, message_id: int, team_ids: Collection[int]
 ) -> OutboxMessage | None:
     return session.exec(_outbox_of(team_ids).where(OutboxMessage.id == message_id)).first()
+
+
+def latest_transition(*, session: Session, person_ids: Collection[int]) -> Transition | None:
+    """The most recent transition of any of these people (one phone, more than one record)."""
+    return session.exec(
+        select(Transition).where(col(Transition.person_id).in_(list(person_ids)))
+        .order_by(col(Transition.created_at).desc(), col(Transition.id).desc())
+    ).first()

@@ -219,6 +219,19 @@ def take_task(
     return task
 
 
+def complete_unwatched_task(*, session: Session, task_id: int, actor_id: int, note: str,
+                            at: datetime) -> Task:
+    """Staff complete a task no workflow waits for (a weekly finding, a message no pathway
+    heard): the store records it, with its timeline entry, and commits."""
+    task = finish_task(session=session, task_id=task_id, status=TaskStatus.completed, at=at,
+                       actor_id=actor_id, note=note or None)
+    append_event(session=session, key=f"task:{task_id}:completed", at=at, action="task.completed",
+                 transition_id=task.transition_id, actor_id=actor_id,
+                 detail={"task_id": task_id, "kind": task.kind})
+    session.commit()
+    return task
+
+
 def cancel_open_tasks(
     *, session: Session, workflow_id: str, at: datetime, business_status: str
 ) -> int:

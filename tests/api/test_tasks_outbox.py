@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from api_world import add_outbox_message, add_task, add_transition
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio.service import RPCError, RPCStatusCode
 
 from handrail.domain.contact import PersonReply
 from handrail.domain.handoff import Actor, CompleteTask
-from handrail.store.models import OutboxMessage
+from handrail.store.models import InboundMessage, OutboxMessage, Task
 
 TID = "handoff-00000000-0000-5000-8000-000000000002"
 
@@ -110,17 +110,33 @@ def test_reply_signals_the_contact_workflow_and_shows_on_the_message(api, world,
         assert stored.replied_at == reply.received_at
 
 
-def test_reply_to_a_finished_conversation_is_409_and_not_stored(api, world, temporal):
-    add_transition(world, transition_id=TID, team_id=world.north_id)
+def test_a_reply_no_running_workflow_hears_is_kept_as_an_urgent_task_for_the_owner(api, world, temporal):
+    owner_id = world.staff_ids["coordinator"]
+    add_transition(world, transition_id=TID, team_id=world.north_id, owner_id=owner_id)
     message = add_outbox_message(world, transition_id=TID, workflow_id=f"{TID}.c1")
+    # The contact routine and its pathway have both ended.
     temporal.signal_error = RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")
 
-    answer = api.post(f"/api/outbox/{message.id}/reply", json={"text": "YES"},
+    answer = api.post(f"/api/outbox/{message.id}/reply", json={"text": "Not doing well again"},
                       headers=world.auth("coordinator"))
 
-    assert answer.status_code == 409
+    assert answer.status_code == 200
+    assert [(w, s) for _, w, s, _ in temporal.calls] == [(f"{TID}.c1", "person_reply"),
+                                                         (TID, "person_reply")]
     with Session(world.engine) as session:
-        assert session.get(OutboxMessage, message.id).reply_text is None
+        assert session.get(OutboxMessage, message.id).reply_text == "Not doing well again"
+        [kept] = session.exec(select(InboundMessage)).all()
+        assert (kept.body, kept.channel, kept.heard_by) == ("Not doing well again", "outbox", None)
+        task = session.get(Task, kept.task_id)
+        assert (task.kind, task.priority, task.owner_id, task.transition_id, task.workflow_id) == (
+            "read_reply", "urgent", owner_id, TID, None)
+        assert task.due_at - kept.received_at == timedelta(hours=4)
+
+    # No workflow waits on it: completing it is the store's.
+    done = api.post(f"/api/tasks/{task.id}/complete", json={"note": "Called back; safe, plan agreed"},
+                    headers=world.auth("coordinator"))
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+    assert temporal.calls[2:] == []
 
 
 def test_empty_reply_is_422(api, world, temporal):

@@ -4,6 +4,7 @@ reaching the workflow through the API's own dispatch, and reads on the audit tra
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from console_world import PASSWORD, log_in_as
 from sqlmodel import Session, select
@@ -11,8 +12,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from handrail.security.passwords import verify_password
+from handrail.store import inbound
 from handrail.store.demo import CONSOLE_PASSWORD_PREFIX, seed_demo
-from handrail.store.models import AuditEvent, Staff, Task, Transition
+from handrail.store.models import AuditEvent, InboundMessage, Staff, Task, Transition
 
 
 def test_pages_send_a_visitor_without_a_session_to_the_login_page(client):
@@ -101,6 +103,26 @@ def test_a_transition_page_shows_the_record_and_audits_one_read_however_often_it
         reads = session.exec(select(AuditEvent).where(AuditEvent.action == "read")).all()
     assert [(r.actor_id, r.transition_id) for r in reads] == [
         (world.staff["clinician"], world.transitions["north"])]
+
+
+def test_a_text_no_pathway_heard_shows_on_the_transition_page_with_its_task(client, world):
+    with Session(world.engine) as session:
+        message = inbound.record_message(
+            session=session, key="twilio:SMconsole", person_id=session.get(
+                Transition, world.transitions["north"]).person_id,
+            transition_id=world.transitions["north"], channel="sms",
+            body="Still struggling, can someone ring me", at=datetime.now(UTC))
+        inbound.task_for_unheard(session=session, message=message, at=datetime.now(UTC),
+                                 due_within=timedelta(hours=4))
+        session.commit()
+        assert session.exec(select(InboundMessage)).one().task_id is not None
+    log_in_as(client, world, "transition_coordinator")
+
+    page = client.get(f"/console/transitions/{world.transitions['north']}")
+
+    assert "“Still struggling, can someone ring me”" in page.text
+    assert "no pathway was listening: a task to read it" in page.text
+    assert "sent a message no running pathway heard" in page.text  # the open task
 
 
 def test_booking_from_the_form_sends_the_apis_command_in_the_persons_time_zone(client, world, temporal):

@@ -137,10 +137,11 @@ def test_both_shipped_policies_carry_a_frequency_cap():
 
 def test_a_policy_without_messaging_gets_the_default_cap_and_off_switches_it_off():
     text = Settings(policy="default").policy_path().read_text()
-    before_messaging = text.split("[messaging.frequency_cap]")[0]
+    before_messaging = text.split("[messaging]\n")[0]
     after_cap = text.split('min_gap = "PT1H"\n', 1)[1]
     without = parse_policy(before_messaging + after_cap)
     assert without.messaging.frequency_cap == FrequencyCap()
+    assert without.messaging.unheard_reply_due == timedelta(hours=4)
     off = parse_policy(before_messaging + '[messaging]\nfrequency_cap = "off"\n' + after_cap)
     assert off.messaging.frequency_cap is None
 

@@ -7,7 +7,6 @@ import json
 import os
 
 import pytest
-from conftest import security_app
 from fastapi.testclient import TestClient
 from google.protobuf import json_format
 from sqlmodel import Session
@@ -20,6 +19,7 @@ from handrail.security.sessions import cookie_name, issue_session
 from handrail.store.models import ApiToken, Staff, StaffTeam, Team
 from handrail.store.tokens import hash_token, new_token
 from handrail.store.types import utcnow
+from tests.security.conftest import security_app
 
 UI = "http://ui.example.test:8233"
 K1 = f"k1:{base64.b64encode(os.urandom(32)).decode()}"

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import security_app
 from google.protobuf import json_format
 from payload_probe import PayloadProbe, Referral, route_summary
 from sqlmodel import Session, select
@@ -26,6 +25,7 @@ from handrail.config import Settings
 from handrail.store.models import ApiToken, AuditEvent, Staff, StaffTeam, Team
 from handrail.store.tokens import hash_token, new_token
 from handrail.temporal_client import data_converter
+from tests.security.conftest import security_app
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import jwt
 import pytest
-from conftest import security_app
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -19,6 +18,7 @@ from handrail.api.routes import auth
 from handrail.config import Settings
 from handrail.security.oidc import OidcProvider, OidcSettings
 from handrail.store.models import AuditEvent, Staff
+from tests.security.conftest import security_app
 
 ISSUER = "https://idp.example.test/realms/trust"
 CLIENT_ID = "handrail-console"

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from argon2 import PasswordHasher
-from conftest import security_app
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -20,6 +19,7 @@ from handrail.security.ratelimit import LoginRateLimiter
 from handrail.security.sessions import cookie_name, issue_session, read_session
 from handrail.store.models import AuditEvent, Staff
 from handrail.store.types import utcnow
+from tests.security.conftest import security_app
 
 PASSWORD = "lantern-ferry-orchard"
 EMAIL = "casey@example.test"

@@ -7,13 +7,20 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PERSON_PHONE, RecordingHttpClient, add_attempt
 from sqlmodel import Session, select
 from twilio.base.exceptions import TwilioRestException
 
 from handrail.channels.base import ChannelKind, OutboundMessage, PermanentDeliveryError
 from handrail.channels.twilio import TwilioChannel
 from handrail.store.models import Carer, OutreachAttempt, Person
+from tests.twilio.conftest import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FROM_NUMBER,
+    PERSON_PHONE,
+    RecordingHttpClient,
+    add_attempt,
+)
 
 PUBLIC = "https://handrail.example.org"
 API = "https://api.twilio.com/2010-04-01/Accounts/" + ACCOUNT_SID

@@ -9,7 +9,6 @@ from xml.etree import ElementTree
 
 import httpx
 import pytest
-from conftest import AUTH_TOKEN, PERSON_PHONE, FakeTemporal, add_attempt
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -19,7 +18,8 @@ from handrail.api.deps import TemporalConnection
 from handrail.api.routes import twilio as twilio_routes
 from handrail.config import Settings
 from handrail.domain.contact import DeliveryFailure, PersonReply
-from handrail.store.models import AuditEvent, OutreachAttempt, Person
+from handrail.store.models import AuditEvent, InboundMessage, OutreachAttempt, Person, Task
+from tests.twilio.conftest import AUTH_TOKEN, PERSON_PHONE, FakeTemporal, add_attempt
 
 PUBLIC = "https://handrail.example.org"
 
@@ -205,6 +205,78 @@ def test_with_temporal_away_a_stop_is_still_recorded_and_a_reply_answers_503(
         assert post(client, "/webhooks/twilio/sms", sms("YES")).status_code == 503
         assert post(client, "/webhooks/twilio/sms", sms("STOP")).status_code == 200
     assert person(sqlite_engine, reached.person_id).opted_out_at is not None
+
+
+# --- a message no workflow hears ------------------------------------------------------------
+
+
+def kept(engine) -> list[InboundMessage]:
+    with Session(engine) as session:
+        return list(session.exec(select(InboundMessage).order_by(InboundMessage.id)).all())
+
+
+def tasks(engine) -> list[Task]:
+    with Session(engine) as session:
+        return list(session.exec(select(Task)).all())
+
+
+def test_a_reply_is_kept_as_sent_and_names_the_workflow_that_heard_it(api, reached, sqlite_engine, temporal):
+    add_attempt(sqlite_engine, reached, key="k1", provider_ref="SM1")
+    post(api, "/webhooks/twilio/sms", sms("Can we make it Thursday?"))
+    [message] = kept(sqlite_engine)
+    assert (message.body, message.channel, message.heard_by, message.task_id) == (
+        "Can we make it Thursday?", "sms", reached.workflow_id, None)
+    assert message.key == "twilio:SM" + "ab" * 16 and message.transition_id == reached.transition_id
+    assert tasks(sqlite_engine) == []
+    with Session(sqlite_engine) as session:
+        [event] = session.exec(select(AuditEvent).where(AuditEvent.action == "person.message_received")).all()
+        assert "Thursday" not in str(event.detail)  # the text is kept once, not in the audit
+
+
+def test_a_text_after_every_workflow_ended_is_an_urgent_task_however_often_twilio_repeats_it(
+        api, reached, sqlite_engine, temporal):
+    add_attempt(sqlite_engine, reached, key="k1", provider_ref="SM1")
+    temporal.closed |= {reached.workflow_id, reached.transition_id}
+    for _ in range(2):  # Twilio repeats a webhook it did not see answered
+        assert post(api, "/webhooks/twilio/sms", sms("I'm not safe again")).status_code == 200
+    [message] = kept(sqlite_engine)
+    [task] = tasks(sqlite_engine)
+    assert (message.heard_by, message.task_id) == (None, task.id)
+    assert (task.kind, task.priority, task.transition_id, task.workflow_id, task.status) == (
+        "read_reply", "urgent", reached.transition_id, None, "requested")
+    assert task.due_at - message.received_at == timedelta(hours=4)  # the policy's unheard_reply_due
+    assert "not safe" not in task.title
+
+
+def test_with_temporal_away_a_reply_is_kept_and_read_by_a_person_meanwhile(settings, sqlite_engine, reached):
+    add_attempt(sqlite_engine, reached, key="k1", provider_ref="SM1")
+    app = make_app(settings, sqlite_engine, TemporalConnection(settings))  # 127.0.0.1:1: refused
+    with TestClient(app) as client:
+        assert post(client, "/webhooks/twilio/sms", sms("Feeling worse")).status_code == 503
+    [message] = kept(sqlite_engine)
+    [task] = tasks(sqlite_engine)
+    assert message.body == "Feeling worse" and message.task_id == task.id
+
+
+def test_a_text_from_a_known_number_never_messaged_is_kept_on_their_latest_transition(
+        api, reached, sqlite_engine, temporal):
+    post(api, "/webhooks/twilio/sms", sms("Who is this? I was told you'd call"))
+    [message] = kept(sqlite_engine)
+    [task] = tasks(sqlite_engine)
+    assert (message.transition_id, message.task_id, task.transition_id) == (
+        reached.transition_id, task.id, reached.transition_id)
+    assert temporal.signals == []
+
+
+def test_a_call_back_asked_for_when_nobody_listens_is_still_a_task(api, reached, sqlite_engine, temporal):
+    attempt_id = add_attempt(sqlite_engine, reached, key="k1", channel="call", status="sent",
+                             provider_ref="CA1")
+    temporal.closed |= {reached.workflow_id, reached.transition_id}
+    post(api, f"/webhooks/twilio/voice?attempt={attempt_id}", {"CallSid": "CA1", "Digits": "2"})
+    [message] = kept(sqlite_engine)
+    assert (message.channel, message.body, message.key) == ("call", "CALLBACK", "twilio-call:CA1")
+    [task] = tasks(sqlite_engine)
+    assert message.task_id == task.id and task.priority == "urgent"
 
 
 # --- delivery status -------------------------------------------------------------------------

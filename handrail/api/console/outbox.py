@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from ...store import queries
-from ..deps import RowId, SessionDep, TemporalConnectionDep
+from ..deps import PolicyDep, RowId, SessionDep, TemporalConnectionDep
 from ..errors import TemporalUnavailable
 from ..routes.outbox import deliver_reply
 from .people import people_of
@@ -34,13 +34,13 @@ def outbox_page(request: Request, viewer: Reader, session: SessionDep, done: str
 
 @router.post("/console/outbox/{message_id}/reply", include_in_schema=False)
 async def reply(message_id: RowId, request: Request, viewer: Replier, session: SessionDep,
-                temporal: TemporalConnectionDep) -> Response:
+                policy: PolicyDep, temporal: TemporalConnectionDep) -> Response:
     text = str((await request.form()).get("text") or "").strip()
     try:
         if not text or len(text) > MAX_REPLY:
             raise Refused(422, f"text: type the reply (1 to {MAX_REPLY} characters)")
-        await deliver_reply(session=session, temporal=temporal, user=viewer.principal,
-                            message_id=message_id, text=text)
+        await deliver_reply(session=session, temporal=temporal, policy=policy,
+                            user=viewer.principal, message_id=message_id, text=text)
     except Refused as err:
         status_code, reason = err.status_code, err.reason
     except (HTTPException, RequestValidationError, TemporalUnavailable) as err:

@@ -10,12 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from ...domain.consent import ReplyKind, classify_reply
-from ...domain.contact import PersonReply
+from ...domain.policy import Policy
 from ...store import queries, records
 from ...store.models import OutboxMessage, Person
 from ...store.types import utcnow
-from ..deps import Principal, RowId, SessionDep, TemporalConnection, TemporalConnectionDep, require
-from ..errors import raise_for_workflow_error
+from ..deps import (
+    PolicyDep,
+    Principal,
+    RowId,
+    SessionDep,
+    TemporalConnection,
+    TemporalConnectionDep,
+    require,
+)
+from ..replies import hand_over
 
 router = APIRouter(prefix="/api/outbox", tags=["outbox"])
 
@@ -54,16 +62,19 @@ async def reply(
     reply_in: ReplyIn,
     user: Annotated[Principal, Depends(require("outbox:reply"))],
     session: SessionDep,
+    policy: PolicyDep,
     temporal: TemporalConnectionDep,
 ) -> OutboxMessagePublic:
-    """Deliver a reply as if the person had texted it: the workflow gets `person_reply`."""
-    message = await deliver_reply(session=session, temporal=temporal, user=user,
+    """Deliver a reply as if the person had texted it: the workflow gets `person_reply` (a task
+    for a person to read it when that workflow and its pathway have ended)."""
+    message = await deliver_reply(session=session, temporal=temporal, policy=policy, user=user,
                                   message_id=message_id, text=reply_in.text)
     return OutboxMessagePublic(**message.model_dump())
 
 
 async def deliver_reply(
-    *, session: Session, temporal: TemporalConnection, user: Principal, message_id: int, text: str
+    *, session: Session, temporal: TemporalConnection, policy: Policy, user: Principal,
+    message_id: int, text: str,
 ) -> OutboxMessage:
     """A reply typed into the outbox, for the API and the console alike."""
     message = queries.get_outbox_message(session=session, message_id=message_id, team_ids=user.team_ids)
@@ -85,15 +96,14 @@ async def deliver_reply(
         session.add(message)
         session.commit()
         return message
-    client = await temporal.client()  # after the input checks: bad input is 422 even now
-    try:
-        await client.get_workflow_handle(message.workflow_id).signal(
-            "person_reply", PersonReply(message_id=message_id, text=text, received_at=received_at)
-        )
-    except Exception as err:
-        raise_for_workflow_error(err, closed_if_missing=True)
+    # As a text to Twilio would be: kept, then told to the workflow that sent the message or
+    # its pathway, and a task for a person to read it when both have ended.
+    kept = await hand_over(session=session, temporal=temporal, policy=policy, key=f"outbox:{message_id}",
+                           person_id=message.person_id, transition_id=message.transition_id,
+                           workflow_ids=[message.workflow_id, *filter(None, [message.transition_id])],
+                           channel="outbox", text=text, message_id=message_id)
     message.reply_text = text
-    message.replied_at = received_at
+    message.replied_at = kept.received_at
     session.add(message)
     session.commit()
     return message

@@ -13,7 +13,6 @@ from sqlmodel import Session
 from ...domain.handoff import CompleteTask
 from ...domain.tasks import OPEN_TASK_STATUSES, TaskKind
 from ...store import queries, records
-from ...store.assurance import complete_finding
 from ...store.types import utcnow
 from ..deps import (
     Principal,
@@ -96,11 +95,11 @@ async def complete_task_for(
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="task not found")
     if task.status not in OPEN_TASK_STATUSES:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"the task is {task.status}, not open")
-    if task.kind == TaskKind.assurance_finding.value:  # no workflow waits on a weekly finding
-        return complete_finding(session=session, task_id=task_id, actor_id=user.staff_id, note=note,
-                                at=utcnow()).model_dump()
-    if not task.workflow_id:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="no workflow is waiting for this task")
+    # A weekly finding, or a message no pathway heard: no workflow waits on these.
+    if task.kind == TaskKind.assurance_finding.value or not task.workflow_id:
+        return records.complete_unwatched_task(session=session, task_id=task_id,
+                                               actor_id=user.staff_id, note=note,
+                                               at=utcnow()).model_dump()
     client = await temporal.client()  # after the input checks: bad input is 422 even now
     command = CompleteTask(task_id=task_id, note=note)
     return await send_update(client, task.workflow_id, "complete_task", command, actor_of(user))

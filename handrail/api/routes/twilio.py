@@ -13,19 +13,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from sqlalchemy import update
 from sqlmodel import Session, col, select
-from temporalio.service import RPCError, RPCStatusCode
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from ...domain.consent import ReplyKind, classify_reply
-from ...domain.contact import DeliveryFailure, PersonReply
+from ...domain.contact import DeliveryFailure
 from ...domain.messaging import format_local_time
-from ...store import records
+from ...store import queries, records
 from ...store.models import Contact, OutreachAttempt, Person
 from ...store.types import utcnow
 from ..deps import PolicyDep, SessionDep, SettingsDep, TemporalConnection
-from ..errors import TemporalUnavailable
+from ..replies import hand_over, signal_first_running
 
 log = logging.getLogger(__name__)
 
@@ -85,25 +84,6 @@ def _twiml(document: object) -> Response:
     return Response(content=str(document), media_type="application/xml")
 
 
-async def _signal(temporal: TemporalConnection, workflow_ids: list[str], name: str, arg) -> bool:
-    """Signal the first of `workflow_ids` that is still running (a contact routine may have
-    ended; its pathway still listens). False when none is; 503 when Temporal is away."""
-    try:
-        client = await temporal.client()
-    except TemporalUnavailable as err:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="Temporal unavailable") from err
-    for workflow_id in dict.fromkeys(workflow_ids):
-        try:
-            await client.get_workflow_handle(workflow_id).signal(name, arg)
-            return True
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                                    detail="Temporal refused the signal") from err
-    log.info("%s for %s not delivered: no running workflow", name, workflow_ids[0])
-    return False
-
-
 def _record_opt_change(*, session: Session, people: list[Person], opt_out: bool, keyword: str,
                        message_sid: str) -> None:
     records.record_opt_change(session=session, people=people, opt_out=opt_out, keyword=keyword,
@@ -112,9 +92,11 @@ def _record_opt_change(*, session: Session, people: list[Person], opt_out: bool,
 
 
 @router.post("/sms")
-async def inbound_sms(form: TwilioForm, session: SessionDep, temporal: TemporalConnectionDep) -> Response:
+async def inbound_sms(form: TwilioForm, session: SessionDep, policy: PolicyDep,
+                      temporal: TemporalConnectionDep) -> Response:
     """A person's text: opt-out and opt-in recorded at once, HELP left to Twilio, anything else
-    signalled as `person_reply` to the workflow that last reached out to them."""
+    stored and signalled as `person_reply` to the workflow that last reached out to them (a
+    task for a person to read it when that workflow and its pathway have ended)."""
     people = list(session.exec(select(Person).where(Person.phone == form.get("From", ""))).all())
     if not people:
         return _twiml(MessagingResponse())
@@ -135,12 +117,17 @@ async def inbound_sms(form: TwilioForm, session: SessionDep, temporal: TemporalC
                col(OutreachAttempt.carer_id).is_(None))  # the person's own messages only
         .order_by(col(OutreachAttempt.created_at).desc(), col(OutreachAttempt.id).desc())
     ).first()
-    if latest is None:
-        log.info("inbound SMS %s matches no outreach attempt", message_sid)
-        return _twiml(MessagingResponse())
-    await _signal(temporal, [latest.workflow_id, latest.transition_id], "person_reply", PersonReply(
-        message_id=latest.id, text=form.get("Body", "").strip(), received_at=utcnow(),
-    ))
+    if latest is not None:
+        person_id, transition_id = latest.person_id, latest.transition_id
+        workflow_ids = [latest.workflow_id, latest.transition_id]
+    else:  # never messaged by us: kept on their latest transition, for a person to read
+        recent = queries.latest_transition(session=session, person_ids=[p.id for p in people])
+        person_id = recent.person_id if recent else people[0].id
+        transition_id, workflow_ids = (recent.id if recent else None), []
+    await hand_over(session=session, temporal=temporal, policy=policy, key=f"twilio:{message_sid}",
+                    person_id=person_id, transition_id=transition_id, workflow_ids=workflow_ids,
+                    channel="sms", text=form.get("Body", "").strip(),
+                    message_id=latest.id if latest else None)
     return _twiml(MessagingResponse())
 
 
@@ -169,7 +156,7 @@ async def delivery_status(form: TwilioForm, session: SessionDep, temporal: Tempo
     moved = _move_status(session, attempt_id, current, new, error_code)
     if moved and new in failed:
         try:
-            await _signal(temporal, [workflow_id], "delivery_failed",
+            await signal_first_running(temporal, [workflow_id], "delivery_failed",
                           DeliveryFailure(message_id=attempt_id, error_code=error_code))
         except HTTPException:
             # Not told: step back, so a repeated callback tries again (the workflow ignores a
@@ -236,9 +223,12 @@ async def voice(
         response.say(f"Please call us on {_spoken_digits(policy.service_phone)}. Goodbye.")
         response.hangup()
         return _twiml(response)
-    await _signal(temporal, [attempt.workflow_id, attempt.transition_id], "person_reply", PersonReply(
-        message_id=attempt.id, text=VOICE_DIGITS[digits], received_at=utcnow(),
-    ))
+    # "Someone will call you back" is a promise: kept as a message, a task if no pathway hears.
+    call_sid = form.get("CallSid") or f"attempt-{attempt.id}"
+    await hand_over(session=session, temporal=temporal, policy=policy, key=f"twilio-call:{call_sid}",
+                    person_id=attempt.person_id, transition_id=attempt.transition_id,
+                    workflow_ids=[attempt.workflow_id, attempt.transition_id], channel="call",
+                    text=VOICE_DIGITS[digits], message_id=attempt.id)
     response.say("Thank you. We will see you then. Goodbye." if digits == "1"
                  else "Thank you. Someone from the team will call you back. Goodbye.")
     response.hangup()
