@@ -80,9 +80,9 @@ class OutreachActivities:
                     person_id=person.id, detail={"step": request.step, "reason": refusal.value},
                 )
                 return SendResult(status=refusal, attempt_id=attempt.id)
-            if (request.channel == SendChannel.sms and request.frequency_cap is not None
-                    and not request.to_carer):
-                not_before = self._cap_allows_at(session, person.id, request)
+            if request.channel == SendChannel.sms and request.frequency_cap is not None:
+                not_before = self._cap_allows_at(session, person.id, request,
+                                                 carer_id=carer.id if carer else None)
                 if not_before > request.at:
                     return SendResult(status=SendStatus.deferred, attempt_id=attempt.id,
                                       not_before=not_before)
@@ -120,15 +120,20 @@ class OutreachActivities:
                 message_id=int(receipt.provider_ref) if receipt.provider == "outbox" else None,
             )
 
-    def _cap_allows_at(self, session, person_id: int, request: SendToPerson) -> datetime:
+    def _cap_allows_at(self, session, person_id: int, request: SendToPerson,
+                       carer_id: int | None) -> datetime:
+        """The cap counts each recipient's own messages: the person's, or their carer's (a run
+        of texts on a carer's phone says as much to whoever sees it)."""
         cap = request.frequency_cap
         assert cap is not None
+        recipient = (col(OutreachAttempt.carer_id).is_(None) if carer_id is None
+                     else col(OutreachAttempt.carer_id) == carer_id)
         earlier = session.exec(
             select(OutreachAttempt.updated_at).where(
                 OutreachAttempt.person_id == person_id,
                 OutreachAttempt.channel == SendChannel.sms.value,
                 OutreachAttempt.key != request.key,
-                col(OutreachAttempt.carer_id).is_(None),  # a carer's updates are not the person's
+                recipient,
                 col(OutreachAttempt.status).in_(_COUNTED),
                 OutreachAttempt.updated_at > request.at - cap.window,
             )

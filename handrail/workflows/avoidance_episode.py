@@ -200,7 +200,8 @@ class EpisodeEffects(TransitionRecord):
                          person_id=state.person_id, channel=SendChannel.sms, step=step[:60],
                          body=render(carers.messages[moment], service=policy.service_name,
                                      phone=policy.service_phone, at=None, time_zone=zone),
-                         at=workflow.now(), to_carer=True),
+                         at=workflow.now(), to_carer=True,
+                         frequency_cap=policy.messaging.frequency_cap),
             time_zone=zone, quiet_hours=policy.quiet_hours, interrupted=lambda: False)
         if sent is not None and sent.status == SendStatus.sent:
             state.carer_updates.append(moment.value)
