@@ -48,4 +48,4 @@ async def answer(h, handle: WorkflowHandle, text: str):
     question = await asked(h, handle)
     await handle.signal("person_reply", PersonReply(message_id=question.id, text=text,
                                                     received_at=await h.now()))
-    return await handle.result()
+    return await asyncio.wait_for(handle.result(), timeout=20)

@@ -237,7 +237,7 @@ async def test_feedback_is_asked_at_closure_and_a_low_score_is_a_task_for_the_ow
 
     await handle.signal(AdmissionAvoidance.person_reply, PersonReply(
         message_id=question.id, text="2 not sure who to call", received_at=await h.now()))
-    final = await handle.result()
+    final = await asyncio.wait_for(handle.result(), timeout=20)
     assert final.outcome == AvoidanceOutcome.admitted and final.feedback_rating == 2
     [feedback] = h.rows(TransitionFeedback, TransitionFeedback.transition_id == handle.id)
     assert (feedback.pathway, feedback.rating, feedback.comment) == (
@@ -252,7 +252,7 @@ async def test_no_feedback_is_asked_without_consent_to_messages(harness):
     handle = await open_episode(h, add_person(h, consent=False))
     await handle.execute_update(AdmissionAvoidance.decide, args=[AvoidanceDecision(
         decision=AvoidanceDecisionKind.admit, rationale="Not safe at home tonight"), on_call])
-    final = await handle.result()
+    final = await asyncio.wait_for(handle.result(), timeout=20)
     assert final.feedback_rating is None
     assert h.rows(OutboxMessage, OutboxMessage.transition_id == handle.id) == []
 
