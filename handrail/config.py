@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, FilePath, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .domain.notification import TimeZoneName
 from .domain.policy import Policy, parse_policy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     )
     public_base_url: str = "http://localhost:8000"
     temporal_ui_url: str = "http://localhost:8233"
+    console_time_zone: TimeZoneName = Field(
+        default="Europe/London", description="The console shows every time in this zone (IANA name)"
+    )
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = Field(
         default="text", description="json: one object per line, for a log pipeline (observability/logs.py)"

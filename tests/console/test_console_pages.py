@@ -346,3 +346,42 @@ def test_a_decision_task_is_opened_for_its_action_never_ticked_off_from_my_work(
     assert "Fallback ladder exhausted: decide" in page.text
     assert f'action="/console/tasks/{decision_id}/complete"' not in page.text
     assert f'action="/console/tasks/{world.tasks["mine"]}/complete"' in page.text
+
+
+def test_times_show_in_the_consoles_zone_with_its_name_summer_and_winter():
+    from types import SimpleNamespace
+
+    from handrail.api.console.web import _when
+    from handrail.config import Settings
+
+    def context(zone: str) -> SimpleNamespace:
+        zone = Settings(console_time_zone=zone).console_time_zone  # validated as the app's is
+        return SimpleNamespace(globals={"console_time_zone": zone})
+
+    summer, winter = datetime(2027, 7, 14, 9, 30, tzinfo=UTC), datetime(2027, 1, 14, 9, 30, tzinfo=UTC)
+    assert _when(context("Europe/London"), summer) == "14 Jul 10:30:00 BST"
+    assert _when(context("Europe/London"), winter) == "14 Jan 09:30:00 GMT"
+    assert _when(context("America/New_York"), summer) == "14 Jul 05:30:00 EDT"
+    assert _when(context("Europe/London"), None) == "—"
+
+
+def test_an_unknown_console_zone_is_refused_naming_the_setting():
+    import pytest
+    from pydantic import ValidationError
+
+    from handrail.config import Settings
+
+    with pytest.raises(ValidationError, match="console_time_zone"):
+        Settings(console_time_zone="Mars/Olympus")
+
+
+def test_a_time_in_a_timeline_entry_reads_like_every_other_time():
+    from types import SimpleNamespace
+
+    from handrail.api.console.web import _detail_value
+
+    environment = SimpleNamespace(globals={"console_time_zone": "Europe/London"})
+    assert _detail_value(environment, "2027-07-14T09:30:00.123456+00:00") == "14 Jul 10:30:00 BST"
+    assert _detail_value(environment, "handoff-49358908.c1") == "handoff-49358908.c1"
+    assert _detail_value(environment, 3) == 3
+    assert _detail_value(environment, ["a"]) == '["a"]'

@@ -13,12 +13,22 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from . import admin, approvals, login, outbox, reports, transitions, work
-from .web import HERE, INSTALLED_PAGES, LOGIN_PATH, LoginRequired, Refused, render
+from .web import (
+    HERE,
+    INSTALLED_PAGES,
+    LOGIN_PATH,
+    TIME_ZONE_GLOBAL,
+    LoginRequired,
+    Refused,
+    render,
+    templates,
+)
 
 PAGES = (login, work, transitions, approvals, reports, outbox, admin)
 
 
 def install(app: FastAPI) -> None:
+    templates.env.globals[TIME_ZONE_GLOBAL] = app.state.settings.console_time_zone
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     for page in PAGES:
         app.include_router(page.router)

@@ -10,17 +10,20 @@ from security/permissions.py, and the data come from the same team-scoped store 
 from __future__ import annotations
 
 import hmac
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, pass_environment
 from sqlmodel import Session, select
 
 from ...domain.tasks import answered_by_action
@@ -38,10 +41,30 @@ READ_AUDITED_FOR = timedelta(minutes=10)
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["answered_by_action"] = answered_by_action
+TIME_ZONE_GLOBAL = "console_time_zone"
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%-d %b %H:%M:%S UTC") if value else "—"
+@pass_environment
+def _when(environment: Environment, value: datetime | None) -> str:
+    """In the console's zone (HANDRAIL_CONSOLE_TIME_ZONE, set by `install`), named:
+    "14 Jul 10:30:00 BST"."""
+    if not value:
+        return "—"
+    local = value.astimezone(ZoneInfo(environment.globals.get(TIME_ZONE_GLOBAL, "UTC")))
+    return f"{local:%-d %b %H:%M:%S} {local.tzname()}"
+
+
+@pass_environment
+def _detail_value(environment: Environment, value: Any) -> str:
+    """A timeline entry's detail value: a time as `when` shows it, other values as they are."""
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and "T" in value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if moment.tzinfo is not None:
+            return _when(environment, moment)
+    return value if isinstance(value, str | int | float) else json.dumps(value)
 
 
 def _duration(seconds: float | None) -> str:
@@ -62,7 +85,8 @@ def _label(value: str | None) -> str:
     return (value or "").replace(".", " ").replace("_", " ").replace("-", " ").strip().capitalize()
 
 
-templates.env.filters.update(when=_when, relative=_relative, label=_label, duration=_duration)
+templates.env.filters.update(when=_when, relative=_relative, label=_label, duration=_duration,
+                             detail_value=_detail_value)
 
 
 @dataclass(frozen=True)
