@@ -71,6 +71,31 @@ def test_completing_a_closed_task_is_409(api, world, temporal):
     assert temporal.calls == []
 
 
+def test_a_task_opened_after_its_transition_closed_is_completed_in_the_store(api, world, temporal):
+    # A low feedback score's follow-up: the workflow asked its question after closing.
+    add_transition(world, transition_id=TID, team_id=world.north_id, status="closed")
+    task = add_task(world, transition_id=TID, team_id=world.north_id, workflow_id=TID,
+                    kind="feedback_follow_up")
+
+    answer = api.post(f"/api/tasks/{task.id}/complete", json={"note": "Rang them; plan clear now"},
+                      headers=world.auth("clinician"))
+
+    assert answer.status_code == 200
+    assert (answer.json()["status"], answer.json()["note"]) == ("completed", "Rang them; plan clear now")
+    assert temporal.calls == []
+
+
+def test_a_task_whose_workflow_has_ended_is_completed_in_the_store(api, world, temporal):
+    add_transition(world, transition_id=TID, team_id=world.north_id)
+    task = add_task(world, transition_id=TID, team_id=world.north_id, workflow_id=f"{TID}.c1")
+    temporal.update_error = RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")
+
+    answer = api.post(f"/api/tasks/{task.id}/complete", json={}, headers=world.auth("clinician"))
+
+    assert answer.status_code == 200 and answer.json()["status"] == "completed"
+    assert [(kind, workflow_id) for kind, workflow_id, *_ in temporal.calls] == [("update", f"{TID}.c1")]
+
+
 def test_another_teams_task_is_404(api, world, temporal):
     add_transition(world, transition_id=TID, team_id=world.south_id)
     task = add_task(world, transition_id=TID, team_id=world.south_id)

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from ...domain.handoff import CompleteTask
 from ...domain.tasks import OPEN_TASK_STATUSES, TaskKind
 from ...store import queries, records
+from ...store.models import Transition
 from ...store.types import utcnow
 from ..deps import (
     Principal,
@@ -89,20 +90,29 @@ async def complete_task(
 async def complete_task_for(
     *, session: Session, temporal: TemporalConnection, user: Principal, task_id: int, note: str
 ) -> Any:
-    """Completing a task, for the API and the console alike: through the workflow that made it."""
+    """Completing a task, for the API and the console alike: through the workflow that made it,
+    or in the store when no workflow waits on it any more."""
     task = queries.get_task(session=session, task_id=task_id, team_ids=user.team_ids)
     if task is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="task not found")
     if task.status not in OPEN_TASK_STATUSES:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"the task is {task.status}, not open")
-    # A weekly finding, or a message no pathway heard: no workflow waits on these.
-    if task.kind == TaskKind.assurance_finding.value or not task.workflow_id:
+
+    def in_the_store() -> Any:
         return records.complete_unwatched_task(session=session, task_id=task_id,
                                                actor_id=user.staff_id, note=note,
                                                at=utcnow()).model_dump()
+
+    # No workflow waits on a weekly finding, a message no pathway heard, or a task opened after
+    # its transition closed (a low feedback score, a reply while the question was open).
+    transition = session.get(Transition, task.transition_id) if task.transition_id else None
+    closed = transition is not None and transition.status == "closed"
+    if task.kind == TaskKind.assurance_finding.value or not task.workflow_id or closed:
+        return in_the_store()
     client = await temporal.client()  # after the input checks: bad input is 422 even now
     command = CompleteTask(task_id=task_id, note=note)
-    return await send_update(client, task.workflow_id, "complete_task", command, actor_of(user))
+    return await send_update(client, task.workflow_id, "complete_task", command, actor_of(user),
+                             when_closed=in_the_store)
 
 
 @router.post("/{task_id}/take", response_model=TaskPublic, responses={403: {}, 404: {}, 409: {}})
