@@ -57,6 +57,7 @@ class TaskKind(StrEnum):
     avoidance_review = "avoidance_review"  # the regular senior review of the episode
     avoidance_threshold = "avoidance_threshold"  # a documented threshold crossed: decide now
     feedback_follow_up = "feedback_follow_up"  # the person rated their confidence low at closure
+    pathway_overlap = "pathway_overlap"  # an avoidance episode began beside an open step-up
 
 
 # Tasks that record a decision with its reason: answered by the pathway's action (decide,

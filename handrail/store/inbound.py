@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from ..domain.tasks import TaskKind, TaskStatus
+from ..domain.tasks import TaskKind
 from .models import InboundMessage, Task, Transition
-from .records import append_event
+from .records import append_event, open_unwatched_task
 
 UNHEARD_TITLE = "The person sent a message no running pathway heard: read it and respond"
 
@@ -51,13 +51,9 @@ def task_for_unheard(*, session: Session, message: InboundMessage, at: datetime,
     transition = session.get(Transition, message.transition_id) if message.transition_id else None
     if transition is None:
         return None
-    task = Task(key=f"inbound:{message.id}:read", transition_id=transition.id, workflow_id=None,
-                kind=TaskKind.read_reply.value, title=UNHEARD_TITLE,
-                status=TaskStatus.requested.value, priority="urgent", team_id=transition.team_id,
-                owner_id=transition.owner_id, due_at=message.received_at + due_within,
-                created_at=at)
-    session.add(task)
-    session.flush()
+    task = open_unwatched_task(session=session, key=f"inbound:{message.id}:read", transition=transition,
+                               kind=TaskKind.read_reply, title=UNHEARD_TITLE, at=at,
+                               due_at=message.received_at + due_within)
     message.task_id = task.id
     session.add(message)
     append_event(session=session, key=f"inbound:{message.id}:unheard", at=at,

@@ -10,7 +10,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from ..domain.notification import PersonDetails
-from ..domain.tasks import OPEN_TASK_STATUSES, TaskSpec, TaskStatus
+from ..domain.tasks import OPEN_TASK_STATUSES, TaskKind, TaskSpec, TaskStatus
 from .models import (
     AuditEvent,
     Carer,
@@ -216,6 +216,27 @@ def take_task(
                  person_id=transition.person_id if transition else None,
                  detail={"task_id": task_id, "title": task.title, "from_owner_id": seen_owner_id},
                  source=source)
+    return task
+
+
+def open_unwatched_task(*, session: Session, key: str, transition: Transition, kind: TaskKind,
+                        title: str, at: datetime, due_at: datetime,
+                        priority: str = "urgent") -> Task:
+    """A task the store opens itself, for the transition's owner (or the team's unowned queue),
+    that no workflow waits on: completed by `complete_unwatched_task`. Idempotent on `key`."""
+    existing = session.exec(select(Task).where(Task.key == key)).first()
+    if existing is not None:
+        return existing
+    task = Task(key=key, transition_id=transition.id, workflow_id=None, kind=kind.value,
+                title=title, status=TaskStatus.requested.value, priority=priority,
+                team_id=transition.team_id, owner_id=transition.owner_id, due_at=due_at,
+                created_at=at)
+    session.add(task)
+    session.flush()
+    append_event(session=session, key=f"{key}:created", at=at, action="task.created",
+                 transition_id=transition.id, person_id=transition.person_id,
+                 detail={"task_id": task.id, "kind": task.kind, "owner_id": task.owner_id,
+                         "due_at": due_at.isoformat(), "priority": priority})
     return task
 
 

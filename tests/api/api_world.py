@@ -109,9 +109,10 @@ class World:
 def add_transition(world: World, *, transition_id: str, team_id: int, **values: Any) -> Transition:
     now = datetime.now(UTC)
     with Session(world.engine, expire_on_commit=False) as session:
+        values = {"kind": "handoff", "stage": "awaiting_booking", **values}
         row = Transition(
-            id=transition_id, kind="handoff", stage="awaiting_booking", person_id=world.person_id,
-            team_id=team_id, policy_version="test", event_time=now - timedelta(hours=1), **values,
+            id=transition_id, person_id=world.person_id, team_id=team_id, policy_version="test",
+            event_time=now - timedelta(hours=1), **values,
         )
         session.add(row)
         session.commit()

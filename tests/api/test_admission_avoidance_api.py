@@ -21,7 +21,7 @@ from handrail.domain.admission_avoidance import (
     RiskReport,
     WithdrawCarerConsent,
 )
-from handrail.store.models import ApiToken, AvoidanceEpisode, Carer, StaffTeam, Transition
+from handrail.store.models import ApiToken, AvoidanceEpisode, Carer, StaffTeam, Task, Transition
 from handrail.store.models import Staff as StaffRow
 from handrail.store.tokens import hash_token, new_token
 
@@ -109,6 +109,40 @@ def test_a_second_episode_for_the_same_person_is_refused_with_the_open_one(api, 
     assert recorded.status_code == 409 and recorded.json()["detail"]["transition_id"] == "avoid-open"
     assert "already open" in recorded.json()["detail"]["msg"]
     assert len(temporal.started) == 1
+
+
+def test_an_episode_beside_an_open_step_up_starts_and_asks_the_step_ups_owner_to_decide(
+        api, world, temporal):
+    on_caseload(world)
+    owner_id = world.staff_ids["coordinator"]
+    add_transition(world, transition_id="stepup-open", team_id=world.north_id, kind="step_up",
+                   stage="intensive", owner_id=owner_id)
+
+    answer = api.post("/api/admission-avoidance", json=request_for(world), headers=world.auth("clinician"))
+
+    assert answer.status_code == 202  # crisis care is never held up by the step-up
+    episode_id = answer.json()["transition_id"]
+    with Session(world.engine) as session:
+        [task] = session.exec(select(Task).where(Task.kind == "pathway_overlap")).all()
+    assert (task.transition_id, task.owner_id, task.priority, task.workflow_id, task.status) == (
+        "stepup-open", owner_id, "urgent", None, "requested")
+    assert task.key == f"stepup-open:overlap:{episode_id}"
+    done = api.post(f"/api/tasks/{task.id}/complete", json={"note": "Step-up paused for the episode"},
+                    headers=world.auth("coordinator"))
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+
+
+def test_a_step_up_is_refused_while_an_episode_is_open_naming_it(api, world, temporal):
+    on_caseload(world)
+    add_episode(world, "avoid-open", stage="intensive")
+
+    answer = api.post("/api/step-ups", json={"person_id": world.person_id, "urgency": "urgent",
+                                             "reason": "Not coping"}, headers=world.auth("clinician"))
+
+    assert answer.status_code == 409
+    assert answer.json()["detail"]["transition_id"] == "avoid-open"
+    assert "senior review" in answer.json()["detail"]["msg"]
+    assert temporal.started == {}
 
 
 def test_without_a_carer_nothing_is_recorded_for_one(api, world, temporal):

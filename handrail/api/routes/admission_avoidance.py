@@ -16,7 +16,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from ...domain.admission_avoidance import AdmissionThresholds, AvoidanceInput, CarerDetails
 from ...domain.handoff import Actor
 from ...domain.ids import requested_avoidance_workflow_id
-from ...store.models import AvoidanceEpisode, Carer
+from ...domain.policy import Policy
+from ...domain.tasks import TaskKind
+from ...store import records
+from ...store.models import AvoidanceEpisode, Carer, Transition
 from ...store.types import utcnow
 from ..deps import (
     PolicyDep,
@@ -103,11 +106,30 @@ async def open_admission_avoidance(
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
     except WorkflowAlreadyStartedError:  # asked twice before the first one was recorded
         raise _already_open(transition_id) from None
+    _flag_an_open_step_up(session=session, person_id=request.person_id, episode_id=transition_id,
+                          policy=policy)
     carer_recorded = None
     if request.carer is not None:
         carer_recorded = await _record_carer(client, transition_id, request.carer, user)
     return AvoidanceStarted(transition_id=transition_id, status_url=f"/api/transitions/{transition_id}",
                             carer_recorded=carer_recorded)
+
+
+def _flag_an_open_step_up(*, session: Session, person_id: int, episode_id: str, policy: Policy) -> None:
+    """Crisis care is never held up by a step-up already under way, but two pathways chasing
+    one person with their own contacts is for a person to settle: an urgent task for the
+    step-up's owner (its review decides whether it continues, is stepped down or closed)."""
+    step_up_id = open_transition_of(session=session, person_id=person_id, kind="step_up")
+    step_up = session.get(Transition, step_up_id) if step_up_id else None
+    if step_up is None or policy.step_up is None:
+        return
+    now = utcnow()
+    records.open_unwatched_task(
+        session=session, key=f"{step_up.id}:overlap:{episode_id}", transition=step_up,
+        kind=TaskKind.pathway_overlap, at=now, due_at=now + policy.step_up.decision_due_urgent,
+        title="An admission-avoidance episode has begun beside this step-up: decide whether "
+              "its contacts go on")
+    session.commit()
 
 
 def _already_open(transition_id: str) -> HTTPException:

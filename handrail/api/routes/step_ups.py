@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -48,7 +48,8 @@ class StepUpStarted(BaseModel):
 
 @router.post("/api/step-ups", status_code=status.HTTP_202_ACCEPTED, response_model=StepUpStarted,
              responses={200: {"model": StepUpStarted,
-                              "description": "A step-up is already open for this person"}})
+                              "description": "A step-up is already open for this person"},
+                        409: {"description": "An admission-avoidance episode is open for this person"}})
 async def request_step_up(
     request: StepUpRequestIn,
     response: Response,
@@ -65,6 +66,15 @@ async def request_step_up(
     if already is not None:
         response.status_code = status.HTTP_200_OK
         return StepUpStarted(transition_id=already, status_url=f"/api/transitions/{already}")
+    episode = open_transition_of(session=session, person_id=request.person_id,
+                                 kind="admission_avoidance")
+    if episode is not None:
+        # The most intensive support there is already runs: its senior review decides what
+        # comes next (continue, step down into a taper, or admit).
+        raise HTTPException(status.HTTP_409_CONFLICT, detail={
+            "msg": "an admission-avoidance episode is open for this person: its senior review "
+                   "decides what comes next", "transition_id": episode,
+            "status_url": f"/api/transitions/{episode}"})
     client = await temporal.client()  # after the input checks: bad input is 422 even now
     earlier = earlier_transitions(session=session, person_id=request.person_id, kind="step_up")
     transition_id = requested_step_up_workflow_id(
