@@ -155,15 +155,7 @@ class RecordActivities:
     @activity.defn
     def create_task(self, spec: TaskSpec) -> int:
         with session_scope(self._engine) as session:
-            task = records.create_task(session=session, spec=spec)
-            records.append_event(
-                session=session, key=f"{spec.key}:created", at=task.created_at,
-                action="task.created", transition_id=spec.transition_id,
-                detail={"task_id": task.id, "kind": spec.kind.value, "owner_id": task.owner_id,
-                        "role": task.role, "due_at": spec.due_at.isoformat() if spec.due_at else None,
-                        "priority": spec.priority},
-            )
-            return task.id
+            return records.open_task(session=session, spec=spec).id
 
     @activity.defn
     def finish_task(self, request: FinishTask) -> None:

@@ -82,7 +82,7 @@ class TaskSpec(BaseModel):
 
     key: str
     transition_id: str
-    workflow_id: str
+    workflow_id: str | None  # None: a task the store opens itself, that no workflow waits on
     kind: TaskKind
     title: str
     team_id: int

@@ -219,25 +219,26 @@ def take_task(
     return task
 
 
+def open_task(*, session: Session, spec: TaskSpec) -> Task:
+    """The task (`create_task`) and its `task.created` entry on the timeline, both once per key."""
+    task = create_task(session=session, spec=spec)
+    append_event(session=session, key=f"{spec.key}:created", at=task.created_at,
+                 action="task.created", transition_id=spec.transition_id,
+                 detail={"task_id": task.id, "kind": spec.kind.value, "owner_id": task.owner_id,
+                         "role": task.role, "due_at": spec.due_at.isoformat() if spec.due_at else None,
+                         "priority": spec.priority})
+    return task
+
+
 def open_unwatched_task(*, session: Session, key: str, transition: Transition, kind: TaskKind,
                         title: str, at: datetime, due_at: datetime,
                         priority: str = "urgent") -> Task:
     """A task the store opens itself, for the transition's owner (or the team's unowned queue),
-    that no workflow waits on: completed by `complete_unwatched_task`. Idempotent on `key`."""
-    existing = session.exec(select(Task).where(Task.key == key)).first()
-    if existing is not None:
-        return existing
-    task = Task(key=key, transition_id=transition.id, workflow_id=None, kind=kind.value,
-                title=title, status=TaskStatus.requested.value, priority=priority,
-                team_id=transition.team_id, owner_id=transition.owner_id, due_at=due_at,
-                created_at=at)
-    session.add(task)
-    session.flush()
-    append_event(session=session, key=f"{key}:created", at=at, action="task.created",
-                 transition_id=transition.id, person_id=transition.person_id,
-                 detail={"task_id": task.id, "kind": task.kind, "owner_id": task.owner_id,
-                         "due_at": due_at.isoformat(), "priority": priority})
-    return task
+    that no workflow waits on: completed by `complete_unwatched_task`."""
+    return open_task(session=session, spec=TaskSpec(
+        key=key, transition_id=transition.id, workflow_id=None, kind=kind, title=title,
+        team_id=transition.team_id, owner_id=transition.owner_id, priority=priority,
+        due_at=due_at, created_at=at))
 
 
 def complete_unwatched_task(*, session: Session, task_id: int, actor_id: int, note: str,
