@@ -55,7 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from ..domain.tasks import Role, TaskKind
     from .avoidance_episode import EpisodeContacts, EpisodeEffects
     from .closure_feedback import ClosureFeedback
-    from .common import STORE, UNSUBSCRIBED_CODES, wait_until
+    from .common import STORE, UNSUBSCRIBED_CODES, task_is_open, task_may_be_open, task_not_open, wait_until
     from .contact import Contact
 
 # Tasks answered by an action of their own, which records the reason.
@@ -363,15 +363,17 @@ class AdmissionAvoidance:
 
     @workflow.update
     async def complete_task(self, command: CompleteTask, actor: Actor) -> AvoidanceState:
+        if not await task_is_open(self._state.open_tasks, command.task_id):
+            raise task_not_open(command.task_id, "episode")
+        self._validate_complete_task(command, actor)  # what the validator could not check yet
         await self._effects.finish_task(command.task_id, "completed", actor.id, command.note)
         return self._state
 
     @complete_task.validator
     def _validate_complete_task(self, command: CompleteTask, actor: Actor) -> None:
+        if not task_may_be_open(self._state.open_tasks, command.task_id):
+            raise task_not_open(command.task_id, "episode")
         kind = self._state.open_tasks.get(command.task_id)
-        if kind is None:
-            raise ApplicationError(f"task {command.task_id} is not open on this episode",
-                                   type="StageConflict")
         if kind in _ACTION_TASKS:
             raise ApplicationError("answer this task with its action (decide or review), which "
                                    "records the reason", type="InvalidAction")

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from ..activities.contracts import FinishTask, SendResult, SendStatus, SendToPerson
@@ -97,14 +98,66 @@ async def open_task(open_tasks: dict[int, str], *, key: str, transition_id: str,
                     kind: TaskKind, title: str, due: datetime, owner_id: int | None,
                     role: Role | None = None, priority: str = "routine") -> int:
     """Create a staff task (idempotent by `key`) and remember it as open on this workflow."""
-    task_id = await workflow.execute_activity_method(
-        RecordActivities.create_task,
-        TaskSpec(key=key, transition_id=transition_id, workflow_id=workflow.info().workflow_id,
-                 kind=kind, title=title, team_id=team_id, owner_id=owner_id, role=role,
-                 priority=priority, due_at=due, created_at=workflow.now()),
-        **STORE)
+    _count_opening(+1)
+    try:
+        task_id = await workflow.execute_activity_method(
+            RecordActivities.create_task,
+            TaskSpec(key=key, transition_id=transition_id, workflow_id=workflow.info().workflow_id,
+                     kind=kind, title=title, team_id=team_id, owner_id=owner_id, role=role,
+                     priority=priority, due_at=due, created_at=workflow.now()),
+            **STORE)
+    finally:
+        _count_opening(-1)
     open_tasks[task_id] = kind.value
     return task_id
+
+
+# The store commits a task before the workflow hears its id, so a person can see the task on
+# their list and complete it in between. An update naming an id the workflow does not know yet
+# is therefore not refused while a task is being opened: it waits for those writes, then is
+# checked. The count is about activities in flight in this run, not about the pathway, so it
+# lives on the workflow instance (dropped with it on eviction), never in the state that
+# continue-as-new carries on.
+_OPENING = "_handrail_tasks_opening"
+
+
+def _count_opening(change: int) -> None:
+    instance = workflow.instance()
+    setattr(instance, _OPENING, getattr(instance, _OPENING, 0) + change)
+
+
+def _tasks_opening() -> int:
+    return getattr(workflow.instance(), _OPENING, 0)
+
+
+def task_may_be_open(open_tasks: dict[int, str], task_id: int) -> bool:
+    """For an update's validator: open here, or perhaps one of the tasks being opened now."""
+    return task_id in open_tasks or _tasks_opening() > 0
+
+
+TASKS_HEARD_OF = "tasks-heard-of"
+
+
+async def tasks_heard_of() -> None:
+    """Wait until the tasks being opened have been heard of, so a step that ends tasks by kind
+    or by a remembered id ends those too (a decision taken from the list while its task was
+    still being written used to leave that task open). Behind a patch: histories from before
+    it never waited here."""
+    if _tasks_opening() and workflow.patched(TASKS_HEARD_OF):
+        await workflow.wait_condition(lambda: not _tasks_opening())
+
+
+def task_not_open(task_id: int, where: str) -> ApplicationError:
+    return ApplicationError(f"task {task_id} is not open on this {where}", type="StageConflict")
+
+
+async def task_is_open(open_tasks: dict[int, str], task_id: int) -> bool:
+    """For an update's handler: whether `task_id` is open here, once the tasks being opened
+    have been heard of. Waits only for an id not known yet (no command for a known one, so
+    histories from before this wait replay unchanged)."""
+    if task_id not in open_tasks:
+        await workflow.wait_condition(lambda: task_id in open_tasks or not _tasks_opening())
+    return task_id in open_tasks
 
 
 async def finish_task(open_tasks: dict[int, str], task_id: int, status: str,

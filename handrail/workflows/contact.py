@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from ..activities.contracts import (
@@ -38,7 +37,18 @@ with workflow.unsafe.imports_passed_through():
     from ..domain.messaging import render
     from ..domain.policy import LadderAction, LadderStep
     from ..domain.tasks import Role, TaskKind
-    from .common import STORE, finish_task, number_unusable, open_task, send_to_person, wait_until
+    from .common import (
+        STORE,
+        finish_task,
+        number_unusable,
+        open_task,
+        send_to_person,
+        task_is_open,
+        task_may_be_open,
+        task_not_open,
+    tasks_heard_of,
+        wait_until,
+    )
     from .metrics import escalated, fallback_step_taken
 
 # Misses and what staff observe at a contact feed the step-up thresholds (histories recorded
@@ -204,6 +214,7 @@ class Contact:
         else:
             await self._record("ladder_exhausted", ladder_step=self._ladder_position)
         # Chasing tasks end with the contact; the supervisor's decision task outlives it.
+        await tasks_heard_of()
         for task_id in list(self._open_tasks):
             if task_id != self._supervisor_task_id:
                 await self._finish_task(task_id, "cancelled", None, f"contact {kind.value}")
@@ -264,13 +275,14 @@ class Contact:
 
     @workflow.update
     async def complete_task(self, command: CompleteTask, actor: Actor) -> None:
+        if not await task_is_open(self._open_tasks, command.task_id):
+            raise task_not_open(command.task_id, "contact")
         await self._finish_task(command.task_id, "completed", actor.id, command.note)
 
     @complete_task.validator
     def _validate_complete_task(self, command: CompleteTask, actor: Actor) -> None:
-        if command.task_id not in self._open_tasks:
-            raise ApplicationError(f"task {command.task_id} is not open on this contact",
-                                   type="StageConflict")
+        if not task_may_be_open(self._open_tasks, command.task_id):
+            raise task_not_open(command.task_id, "contact")
 
     @workflow.query
     def appointment(self) -> datetime:

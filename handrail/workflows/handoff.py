@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ..domain.tasks import Role, TaskKind
     from .closure_feedback import ClosureFeedback
-    from .common import STORE
+    from .common import STORE, task_is_open, task_may_be_open, task_not_open, tasks_heard_of
     from .contact import Contact
     from .handoff_effects import (
         SETTLE_BEFORE_CLEARING,
@@ -349,6 +349,7 @@ class PostCrisisHandoff(HandoffEffects):
         state.details_confirmed = True
         state.consent_to_messages = command.consent_to_messages
         await self._set_fields("details_confirmed_at", workflow.now())
+        await tasks_heard_of()
         if self._consent_task_id is not None:
             await self._finish_task(self._consent_task_id, "completed", actor.id, command.note)
         return state
@@ -371,6 +372,7 @@ class PostCrisisHandoff(HandoffEffects):
             {"appointment_at": command.appointment_at.isoformat(), "location": command.location,
              "late_reason": command.late_reason}, actor_id=actor.id,
             appointment_at=command.appointment_at)
+        await tasks_heard_of()
         if self._booking_task_id is not None:
             await self._finish_task(self._booking_task_id, "completed", actor.id, "booked")
             self._booking_task_id = None
@@ -413,6 +415,9 @@ class PostCrisisHandoff(HandoffEffects):
 
     @workflow.update
     async def complete_task(self, command: CompleteTask, actor: Actor) -> HandoffState:
+        if not await task_is_open(self._state.open_tasks, command.task_id):
+            raise task_not_open(command.task_id, "transition")
+        self._validate_complete_task(command, actor)  # what the validator could not check yet
         now = workflow.now()
         if command.task_id == self._med_rec_task_id:
             self._state.medication_reconciled_at = now
@@ -423,9 +428,8 @@ class PostCrisisHandoff(HandoffEffects):
 
     @complete_task.validator
     def _validate_complete_task(self, command: CompleteTask, actor: Actor) -> None:
-        if command.task_id not in self._state.open_tasks:
-            raise ApplicationError(f"task {command.task_id} is not open on this transition",
-                                   type="StageConflict")
+        if not task_may_be_open(self._state.open_tasks, command.task_id):
+            raise task_not_open(command.task_id, "transition")
         if (command.task_id == self._med_rec_task_id
                 and actor.role.value not in self._policy.medication_reconciliation_roles):
             raise ApplicationError(

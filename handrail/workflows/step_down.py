@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ..domain.tasks import ANSWERED_BY_ACTION, Role, TaskKind
     from .closure_feedback import ClosureFeedback
-    from .common import STORE, wait_until
+    from .common import STORE, task_is_open, task_may_be_open, task_not_open, wait_until
     from .contact import Contact
     from .step_down_after import StepDownAfterTaper
     from .step_down_effects import StepDownEffects
@@ -299,15 +299,17 @@ class StepDown(StepDownAfterTaper, StepDownEffects):
 
     @workflow.update
     async def complete_task(self, command: CompleteTask, actor: Actor) -> StepDownState:
+        if not await task_is_open(self._state.open_tasks, command.task_id):
+            raise task_not_open(command.task_id, "step-down")
+        self._validate_complete_task(command, actor)  # what the validator could not check yet
         await self._transition.finish_task(command.task_id, "completed", actor.id, command.note)
         return self._state
 
     @complete_task.validator
     def _validate_complete_task(self, command: CompleteTask, actor: Actor) -> None:
+        if not task_may_be_open(self._state.open_tasks, command.task_id):
+            raise task_not_open(command.task_id, "step-down")
         kind = self._state.open_tasks.get(command.task_id)
-        if kind is None:
-            raise ApplicationError(f"task {command.task_id} is not open on this step-down",
-                                   type="StageConflict")
         if kind in ANSWERED_BY_ACTION:
             raise ApplicationError("answer this task with exit-plan, which records the signposting",
                                    type="InvalidAction")

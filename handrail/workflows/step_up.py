@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ..domain.tasks import ANSWERED_BY_ACTION, Role, TaskKind
     from .closure_feedback import ClosureFeedback
-    from .common import STORE, wait_until
+    from .common import STORE, task_is_open, task_may_be_open, task_not_open, wait_until
     from .contact import Contact
     from .step_up_capacity import CapacityWait
     from .transition_record import TransitionRecord
@@ -351,6 +351,9 @@ class StepUp:
 
     @workflow.update
     async def complete_task(self, command: CompleteTask, actor: Actor) -> StepUpState:
+        if not await task_is_open(self._state.open_tasks, command.task_id):
+            raise task_not_open(command.task_id, "step-up")
+        self._validate_complete_task(command, actor)  # what the validator could not check yet
         if command.task_id == self._step_down_task_id:
             self._step_down_started = True
         await self._transition.finish_task(command.task_id, "completed", actor.id, command.note)
@@ -358,10 +361,9 @@ class StepUp:
 
     @complete_task.validator
     def _validate_complete_task(self, command: CompleteTask, actor: Actor) -> None:
+        if not task_may_be_open(self._state.open_tasks, command.task_id):
+            raise task_not_open(command.task_id, "step-up")
         kind = self._state.open_tasks.get(command.task_id)
-        if kind is None:
-            raise ApplicationError(f"task {command.task_id} is not open on this step-up",
-                                   type="StageConflict")
         if kind in ANSWERED_BY_ACTION:
             raise ApplicationError("answer this task with its action (confirm-proposal, decide "
                                    "or review), which records the reason", type="InvalidAction")

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from ..activities.records import RecordActivities
     from ..domain.handoff import Actor
     from ..domain.tasks import Role, TaskKind
-    from .common import STORE, finish_task, open_task
+    from .common import STORE, finish_task, open_task, tasks_heard_of
 
 
 class TransitionRecord:
@@ -66,6 +66,7 @@ class TransitionRecord:
     async def finish_tasks(self, kinds: Iterable[TaskKind], status: str, actor_id: int | None,
                            note: str) -> None:
         values = {k.value for k in kinds}
+        await tasks_heard_of()
         for task_id, kind in list(self.state.open_tasks.items()):
             if kind in values:
                 await self.finish_task(task_id, status, actor_id, note)

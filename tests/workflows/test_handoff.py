@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -296,3 +298,81 @@ async def test_updates_at_the_wrong_stage_or_by_the_wrong_role_are_refused_with_
     with pytest.raises((RPCError, WorkflowUpdateFailedError)):
         await handle.execute_update(PostCrisisHandoff.confirm_details, args=[
             ConfirmDetails(consent_to_messages=True), h.staff.coordinator])
+
+
+def stall_after_commit(monkeypatch, kind: str) -> tuple[threading.Event, threading.Event]:
+    """The store step that opens a `kind` task commits it, then stalls until released: the
+    task is on the list while its workflow has not heard its id."""
+    from handrail.store import records
+
+    committed, release = threading.Event(), threading.Event()
+    original = records.open_task
+
+    def open_then_stall(*, session, spec):
+        task = original(session=session, spec=spec)
+        if spec.kind.value == kind:
+            session.commit()
+            committed.set()
+            release.wait(timeout=20)
+        return task
+
+    monkeypatch.setattr(records, "open_task", open_then_stall)
+    return committed, release
+
+
+async def test_a_task_completed_before_its_workflow_has_heard_of_it_waits_instead_of_refusing(
+        harness, monkeypatch):
+    """The store commits a task before the workflow hears its id, so it is on a clinician's list
+    while the workflow does not know it yet. Completing it then waits for the workflow to hear
+    of it, and is checked as ever, instead of being refused as 'not open' (the race that once
+    failed CI on a step-up's start_step_down task)."""
+    h = harness
+    committed, release = stall_after_commit(monkeypatch, "medication_reconciliation")
+    handle = await h.start(ed_discharge(at=await h.now() - timedelta(hours=1)))
+    await h.settle(lambda: committed.is_set())
+    [med_rec] = open_tasks(h, handle.id, "medication_reconciliation")
+
+    def complete(task_id: int, actor):
+        return asyncio.create_task(handle.execute_update(
+            PostCrisisHandoff.complete_task, args=[CompleteTask(task_id=task_id), actor]))
+
+    by_the_wrong_role = complete(med_rec.id, h.staff.care_coordinator)
+    unknown = complete(med_rec.id + 1000, h.staff.clinician)
+    await asyncio.sleep(0.5)  # both are waiting before the clinician's, which would close it
+    by_a_clinician = complete(med_rec.id, h.staff.clinician)
+    await asyncio.sleep(0.5)
+    assert not (by_the_wrong_role.done() or unknown.done() or by_a_clinician.done())
+    release.set()
+
+    state = await asyncio.wait_for(by_a_clinician, timeout=30)
+    assert state.medication_reconciled_at is not None
+    assert open_tasks(h, handle.id, "medication_reconciliation") == []
+    for refused, kind, words in ((by_the_wrong_role, "Forbidden", "clinician"),
+                                 (unknown, "StageConflict", "is not open on this transition")):
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await asyncio.wait_for(refused, timeout=30)
+        assert caught.value.cause.type == kind and words in caught.value.cause.message
+    # With nothing being opened, an id the workflow does not know is refused at once.
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update(PostCrisisHandoff.complete_task,
+                                    args=[CompleteTask(task_id=med_rec.id + 1000), h.staff.clinician])
+    assert caught.value.cause.type == "StageConflict"
+
+
+async def test_details_confirmed_while_their_task_is_being_opened_complete_that_task(
+        harness, monkeypatch):
+    """The coordinator confirms the details the moment the handoff starts, while the task that
+    asks for them is still being written: the task ends completed, not left open."""
+    h = harness
+    committed, release = stall_after_commit(monkeypatch, "confirm_consent_and_details")
+    handle = await h.start(ed_discharge(at=await h.now() - timedelta(hours=1)))
+    await h.settle(lambda: committed.is_set())
+    confirming = asyncio.create_task(handle.execute_update(PostCrisisHandoff.confirm_details, args=[
+        ConfirmDetails(consent_to_messages=True), h.staff.coordinator]))
+    await asyncio.sleep(0.5)
+    release.set()
+    state = await asyncio.wait_for(confirming, timeout=30)
+    assert state.details_confirmed
+    [consent] = [t for t in h.rows(Task, Task.transition_id == handle.id)
+                 if t.kind == "confirm_consent_and_details"]
+    assert consent.status == "completed"
