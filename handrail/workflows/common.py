@@ -98,7 +98,8 @@ async def open_task(open_tasks: dict[int, str], *, key: str, transition_id: str,
                     kind: TaskKind, title: str, due: datetime, owner_id: int | None,
                     role: Role | None = None, priority: str = "routine") -> int:
     """Create a staff task (idempotent by `key`) and remember it as open on this workflow."""
-    _count_opening(+1)
+    instance = workflow.instance()  # held: a coroutine closed at eviction runs its finally outside
+    _count_opening(instance, +1)
     try:
         task_id = await workflow.execute_activity_method(
             RecordActivities.create_task,
@@ -107,7 +108,7 @@ async def open_task(open_tasks: dict[int, str], *, key: str, transition_id: str,
                      priority=priority, due_at=due, created_at=workflow.now()),
             **STORE)
     finally:
-        _count_opening(-1)
+        _count_opening(instance, -1)
     open_tasks[task_id] = kind.value
     return task_id
 
@@ -121,8 +122,7 @@ async def open_task(open_tasks: dict[int, str], *, key: str, transition_id: str,
 _OPENING = "_handrail_tasks_opening"
 
 
-def _count_opening(change: int) -> None:
-    instance = workflow.instance()
+def _count_opening(instance: object, change: int) -> None:
     setattr(instance, _OPENING, getattr(instance, _OPENING, 0) + change)
 
 
