@@ -48,7 +48,8 @@ def activities_for(engine: Engine, channel: Channel, step_ups: StepUpActivities 
         step_ups.record_step_up, step_ups.update_step_up_request, step_ups.claim_step_up_slot,
         step_ups.release_step_up_slot, step_ups.note_indicator,
         step_downs.record_step_down, step_downs.update_step_down_plan,
-        step_downs.start_fast_track_step_up, step_downs.step_up_decision,
+        step_downs.start_fast_track_step_up, step_downs.pass_warning_to_episode,
+        step_downs.step_up_decision,
         *assurance_activities(engine), *avoidance_activities(engine),
         FeedbackActivities(engine).record_feedback,  # every pathway asks at its closure
     ]

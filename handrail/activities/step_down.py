@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
-from ..domain.policy import Policy
+from ..domain.admission_avoidance import WarningFromStepDown
+from ..domain.policy import Policy, WarningSeverity
 from ..domain.step_down import StepDownInput
 from ..domain.step_up import StepUpIndicators, StepUpInput, StepUpOrigin, Urgency
 from ..store import records
@@ -18,6 +22,7 @@ from ..store.db import session_scope
 from ..store.models import StepDownPlan, StepUpRequest, Transition
 
 STEP_UP_WORKFLOW = "StepUp"
+EPISODE_WARNING_SIGNAL = "step_down_warning"  # AdmissionAvoidance.step_down_warning
 
 
 class RecordStepDown(BaseModel):
@@ -138,6 +143,34 @@ class StepDownActivities:
             STEP_UP_WORKFLOW, inp, id=request.step_up_id, task_queue=self._task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
         return request.step_up_id
+
+    @activity.defn
+    async def pass_warning_to_episode(self, request: FastTrack) -> str | None:
+        """An admission-avoidance episode open for the person takes a fast-track warning
+        instead of a step-up beside it: the most intensive support there is already runs, and
+        its senior on call decides (the warning crosses its threshold when severe enough).
+        The episode's id, or None when there is none and the step-up should start."""
+        episode_id = await asyncio.to_thread(self._open_episode, request.person_id)
+        if episode_id is None:
+            return None
+        if self._client is None:
+            raise RuntimeError("no Temporal client: the worker must pass one")
+        try:
+            await self._client.get_workflow_handle(episode_id).signal(
+                EPISODE_WARNING_SIGNAL, WarningFromStepDown(
+                    key=request.step_up_id, step_down_id=request.step_down_id,
+                    severity=WarningSeverity(request.severity)))
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return None  # the episode ended a moment ago: the step-up starts as ever
+        return episode_id
+
+    def _open_episode(self, person_id: int) -> str | None:
+        with session_scope(self._engine) as session:
+            return session.exec(select(Transition.id).where(
+                Transition.person_id == person_id, Transition.kind == "admission_avoidance",
+                Transition.status == "open")).first()
 
     @activity.defn
     def step_up_decision(self, step_up_id: str) -> str | None:

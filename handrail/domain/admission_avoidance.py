@@ -153,6 +153,16 @@ class AvoidanceState(BaseModel):
     feedback_rating: int | None = None
 
 
+class WarningFromStepDown(BaseModel):
+    """An early warning sign on the person's step-down taper, passed to their open episode
+    instead of starting a step-up beside it. `key` is the fast track's own id: a retry is
+    heard once."""
+
+    key: str
+    step_down_id: str
+    severity: WarningSeverity
+
+
 # --- thresholds: pure rules ------------------------------------------------------------------
 
 

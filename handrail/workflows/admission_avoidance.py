@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         AvoidanceState,
         CarerDetails,
         RiskReport,
+        WarningFromStepDown,
         WithdrawCarerConsent,
         dissent_unresolved,
         person_rating_is_warning,
@@ -72,6 +73,7 @@ class AdmissionAvoidance:
         self._policy = inp.policy.admission_avoidance
         self._state = AvoidanceState(transition_id=inp.transition_id, requested_at=inp.requested_at)
         self._recorded: RecordedAvoidance | None = None
+        self._warnings_heard: set[str] = set()
         self._decision: AvoidanceDecision | None = None
         self._asking: str | None = None  # "review" or "threshold" while a senior is asked
         self._answer: AvoidanceReview | None = None
@@ -401,6 +403,23 @@ class AdmissionAvoidance:
                                      TaskKind.read_reply, "The person replied: read it and respond",
                                      owner_id=self._state.owner_id,
                                      due=workflow.now() + self._policy.review_due)
+
+    @workflow.signal
+    async def step_down_warning(self, warning: WarningFromStepDown) -> None:
+        """An early warning sign on the person's step-down taper, passed here instead of a
+        step-up beside this episode: on the timeline, and a threshold crossed when it is as
+        severe as the documented one."""
+        await workflow.wait_condition(lambda: self._recorded is not None)
+        if warning.key in self._warnings_heard:
+            return
+        self._warnings_heard.add(warning.key)
+        await self._effects.event("admission_avoidance.early_warning",
+                                  {"severity": warning.severity.value,
+                                   "step_down_id": warning.step_down_id})
+        if (self._state.thresholds is not None
+                and warning_is_severe(warning.severity, self._state.thresholds)):
+            await self.cross(f"early warning sign of {warning.severity.value} severity "
+                             "on the step-down")
 
     @workflow.signal
     async def delivery_failed(self, failure: DeliveryFailure) -> None:

@@ -28,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from .contact import Contact
 
 _APPROVED = {"approve", "modify"}
+# An admission-avoidance episode open for the person takes a fast-track warning, not a step-up.
+WARNING_TO_EPISODE = "warning-to-open-episode"
 
 
 class StepDownEffects:
@@ -53,18 +55,24 @@ class StepDownEffects:
         if not starts_step_up:
             return
         step_up_id = fast_track_step_up_id(state.transition_id, number)
+        fast_track = FastTrack(step_up_id=step_up_id, step_down_id=state.transition_id,
+                               person_id=state.person_id, team_code=self._input.team_code,
+                               sign=warning.sign, severity=warning.severity.value,
+                               reported_by_id=actor_id, at=now, policy=self._input.policy)
+        if workflow.patched(WARNING_TO_EPISODE):
+            episode_id = await workflow.execute_activity_method(
+                StepDownActivities.pass_warning_to_episode, fast_track, **STORE)
+            if episode_id is not None:  # its senior on call decides; the taper goes on
+                await self._transition.event("step_down.warning_passed_to_episode",
+                                             {"episode_id": episode_id})
+                return
         record.step_up_id = step_up_id
         state.re_escalation_id = step_up_id
         state.re_escalation_ids.append(step_up_id)
         self._plan_changed = True
         await self._stop_contact()  # the taper holds until the huddle decides
-        team_code = self._input.team_code
         await workflow.execute_activity_method(
-            StepDownActivities.start_fast_track_step_up,
-            FastTrack(step_up_id=step_up_id, step_down_id=state.transition_id,
-                      person_id=state.person_id, team_code=team_code, sign=warning.sign,
-                      severity=warning.severity.value, reported_by_id=actor_id, at=now,
-                      policy=self._input.policy), **STORE)
+            StepDownActivities.start_fast_track_step_up, fast_track, **STORE)
         await self._update_plan(re_escalation_id=step_up_id)
         await self._transition.event("step_down.re_escalated", {"step_up_id": step_up_id})
 

@@ -56,3 +56,39 @@ async def test_someone_elses_crisis_is_not_linked_to_the_step_down(harness):
     await h.settle(lambda: bool(h.rows(Transition, Transition.id == crisis.id)))
     assert h.rows(Transition, Transition.id == crisis.id)[0].follows_step_down_id is None
     assert not (await status(handle)).repeat_crisis_ids
+
+
+async def test_an_early_warning_during_an_open_avoidance_episode_goes_to_the_episode_not_a_step_up(
+        harness):
+    """The person is on a step-down taper and an admission-avoidance episode opens for them. A
+    severe early warning on the taper does not start a step-up beside the episode: the episode
+    takes it, and its senior on call is asked at once (a threshold crossed)."""
+    from handrail.domain.admission_avoidance import AvoidanceStage
+    from handrail.domain.policy import WarningSeverity
+    from handrail.domain.step_down import EarlyWarning
+    from handrail.workflows.admission_avoidance import AdmissionAvoidance
+    from tests.workflows.avoidances import approval, open_episode
+    from tests.workflows.step_downs import add_person
+
+    h = harness
+    person_id = add_person(h)
+    step_down = await start_step_down(h, person_id, policy=short_taper(h.policy))
+    episode = await open_episode(h, person_id)
+    await episode.execute_update(AdmissionAvoidance.decide, args=[
+        approval(h, missed_in_a_row=10), h.staff.clinical_lead])
+
+    state = await step_down.execute_update(StepDown.early_warning, args=[
+        EarlyWarning(sign="stopped medication, not sleeping", severity=WarningSeverity.high),
+        h.staff.clinician])
+    assert state.re_escalation_id is None  # no step-up: the taper goes on
+    await h.settle(lambda: bool(open_tasks(h, episode.id, "avoidance_threshold")))
+    [threshold] = open_tasks(h, episode.id, "avoidance_threshold")
+    assert threshold.role == h.policy.admission_avoidance.threshold_role.value
+    assert (await episode.query(AdmissionAvoidance.status)).stage == AvoidanceStage.threshold_crossed
+    assert not h.rows(Transition, Transition.person_id == person_id, Transition.kind == "step_up")
+    assert "step_down.warning_passed_to_episode" in [
+        e.action for e in h.rows(AuditEvent, AuditEvent.transition_id == step_down.id)]
+    crossed = [e.detail for e in h.rows(AuditEvent, AuditEvent.transition_id == episode.id)
+               if e.action == "admission_avoidance.early_warning"]
+    assert crossed == [{"severity": "high", "step_down_id": step_down.id}]
+    assert open_tasks(h, step_down.id, "early_warning")  # the taper's owner acts on the plan too
